@@ -1,0 +1,266 @@
+package appliance
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Files of an enrolled appliance's identity directory. identity.json is
+// written last: its presence is what "enrolled" means.
+const (
+	KeyFile      = "edge.key"
+	CertFile     = "edge.crt"
+	CAFile       = "ca.crt"
+	IdentityFile = "identity.json"
+)
+
+// ALPN is the protocol both ends of the sync link announce.
+const ALPN = "atrium-sync/1"
+
+// maxEnrolResponse bounds what Enroll reads from central.
+const maxEnrolResponse = 1 << 20
+
+// Identity is an enrolled appliance: its lycée, its key and certificate,
+// the region's CA and where central listens.
+type Identity struct {
+	UAI       string
+	Cert      tls.Certificate // Leaf is set
+	CACertPEM []byte
+	Pool      *x509.CertPool // the region's CA only
+	Central   []string       // UDP addresses of central's QUIC listeners
+}
+
+type identityFile struct {
+	UAI     string   `json:"uai"`
+	Central []string `json:"central"`
+}
+
+// Enroll enrols this appliance with central at centralURL (the base URL of
+// its HTTP API) using a one-time token, and saves the identity in dir. The
+// private key is generated here and never sent. Enroll refuses to run
+// when dir already holds an identity (ErrAlreadyEnrolled); a refused token
+// gives ErrEnrolRefused.
+func Enroll(ctx context.Context, centralURL, token, dir string) (*Identity, error) {
+	if _, err := os.Stat(filepath.Join(dir, IdentityFile)); err == nil {
+		return nil, fmt.Errorf("enrol in %s: %w", dir, ErrAlreadyEnrolled)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("enrol in %s: %w", dir, err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("enrol: generate key: %w", err)
+	}
+	csrDER, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+		Subject: pkix.Name{CommonName: "atrium-edge"},
+	}, key)
+	if err != nil {
+		return nil, fmt.Errorf("enrol: certificate request: %w", err)
+	}
+	csrPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csrDER})
+
+	resp, err := postEnrol(ctx, centralURL, EnrolRequest{Token: token, CSR: string(csrPEM)})
+	if err != nil {
+		return nil, err
+	}
+
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("enrol: marshal key: %w", err)
+	}
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+	id, err := buildIdentity([]byte(resp.Certificate), keyPEM, []byte(resp.CA), identityFile{UAI: resp.UAI, Central: resp.Central})
+	if err != nil {
+		return nil, fmt.Errorf("enrol: central's answer: %w", err)
+	}
+	if _, err := id.Cert.Leaf.Verify(x509.VerifyOptions{
+		Roots:     id.Pool,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}); err != nil {
+		return nil, fmt.Errorf("enrol: central's certificate: %w", err)
+	}
+
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("enrol: %w", err)
+	}
+	meta, err := json.MarshalIndent(identityFile{UAI: id.UAI, Central: id.Central}, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("enrol: %w", err)
+	}
+	for _, f := range []struct {
+		name string
+		data []byte
+		perm os.FileMode
+	}{
+		{KeyFile, keyPEM, 0o600},
+		{CertFile, []byte(resp.Certificate), 0o644},
+		{CAFile, []byte(resp.CA), 0o644},
+		{IdentityFile, append(meta, '\n'), 0o644},
+	} {
+		if err := writeFileAtomic(dir, f.name, f.data, f.perm); err != nil {
+			return nil, fmt.Errorf("enrol: save %s: %w", f.name, err)
+		}
+	}
+	return id, nil
+}
+
+func postEnrol(ctx context.Context, centralURL string, body EnrolRequest) (*EnrolResponse, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("enrol: %w", err)
+	}
+	url := strings.TrimRight(centralURL, "/") + EnrolPath
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("enrol: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	client := &http.Client{Timeout: time.Minute}
+	hr, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("enrol: %w", err)
+	}
+	defer hr.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(hr.Body, maxEnrolResponse))
+	if err != nil {
+		return nil, fmt.Errorf("enrol: read answer: %w", err)
+	}
+	if hr.StatusCode != http.StatusOK {
+		var eb errorBody
+		msg := strings.TrimSpace(string(raw))
+		if json.Unmarshal(raw, &eb) == nil && eb.Error != "" {
+			msg = eb.Error
+		}
+		switch hr.StatusCode {
+		case http.StatusForbidden:
+			return nil, fmt.Errorf("enrol: %w: %s", ErrEnrolRefused, msg)
+		case http.StatusServiceUnavailable:
+			return nil, fmt.Errorf("enrol: %w: %s", ErrUnavailable, msg)
+		}
+		return nil, fmt.Errorf("enrol: central answered %s: %s", hr.Status, msg)
+	}
+	var resp EnrolResponse
+	if err := json.Unmarshal(raw, &resp); err != nil {
+		return nil, fmt.Errorf("enrol: decode answer: %w", err)
+	}
+	return &resp, nil
+}
+
+// LoadIdentity reads the identity Enroll saved in dir. A directory without
+// one gives ErrNotEnrolled.
+func LoadIdentity(dir string) (*Identity, error) {
+	metaRaw, err := os.ReadFile(filepath.Join(dir, IdentityFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("load identity from %s: %w", dir, ErrNotEnrolled)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load identity: %w", err)
+	}
+	var meta identityFile
+	if err := json.Unmarshal(metaRaw, &meta); err != nil {
+		return nil, fmt.Errorf("load identity: %s: %w", IdentityFile, err)
+	}
+	var files [3][]byte
+	for i, name := range []string{CertFile, KeyFile, CAFile} {
+		if files[i], err = os.ReadFile(filepath.Join(dir, name)); err != nil {
+			return nil, fmt.Errorf("load identity: %w", err)
+		}
+	}
+	id, err := buildIdentity(files[0], files[1], files[2], meta)
+	if err != nil {
+		return nil, fmt.Errorf("load identity from %s: %w", dir, err)
+	}
+	return id, nil
+}
+
+// buildIdentity checks that the pieces of an identity agree: the key is
+// the certificate's, the CA signed the certificate and the certificate
+// names the UAI claimed. Expiry is left to the TLS handshake.
+func buildIdentity(certPEM, keyPEM, caPEM []byte, meta identityFile) (*Identity, error) {
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("certificate and key: %w", err)
+	}
+	if cert.Leaf == nil {
+		if cert.Leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return nil, fmt.Errorf("certificate: %w", err)
+		}
+	}
+	caCert, err := parseCertPEM(caPEM)
+	if err != nil {
+		return nil, fmt.Errorf("CA certificate: %w", err)
+	}
+	if !caCert.IsCA {
+		return nil, fmt.Errorf("CA certificate: %w: not a CA", ErrBadCA)
+	}
+	if err := cert.Leaf.CheckSignatureFrom(caCert); err != nil {
+		return nil, fmt.Errorf("certificate not signed by the CA: %w", err)
+	}
+	uai, err := EdgeUAI(cert.Leaf)
+	if err != nil {
+		return nil, err
+	}
+	if uai != meta.UAI {
+		return nil, fmt.Errorf("%w: certificate names %q, identity says %q", ErrNotEdge, uai, meta.UAI)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(caCert)
+	return &Identity{
+		UAI:       uai,
+		Cert:      cert,
+		CACertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caCert.Raw}),
+		Pool:      pool,
+		Central:   meta.Central,
+	}, nil
+}
+
+// writeFileAtomic writes dir/name through a synced temporary file and a
+// rename, so a crash leaves either the old file or the new one.
+func writeFileAtomic(dir, name string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(dir, "."+name+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // a no-op once renamed
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
