@@ -1,0 +1,21 @@
+// Package ent is the ENT's domain: users and their profiles, lycées, news
+// and messaging, the rules that decide who may do what, passwords and
+// signed sessions.
+//
+// The rules live in Exec, the record.Executor every node runs: an edge
+// executes a user's command locally (online or not) and central executes it
+// again inside its raft state machine, so Exec is deterministic (ids and
+// times come in the command), checks everything before it writes and
+// refuses with a *record.Rejection whose message, in French, reaches the
+// author. Commands are idempotent: a retransmitted command never duplicates
+// a news item or a message.
+//
+// Service is what the portal calls: it authenticates users, mints ids and
+// times, submits commands to a Store (central.Node or edge.Store, which both
+// satisfy it) and answers queries through Store.View. The same Service runs
+// at central and at an edge, so users do not notice which one answered.
+//
+// This package must not import central/, edge/ or replication/: they import
+// it. A Service is safe for concurrent use; Exec and PublishedToEdge are
+// pure functions of their arguments.
+package ent

@@ -1,0 +1,16 @@
+package ent
+
+import "atrium/record"
+
+// PublishedToEdge reports whether the edge of lycée uai holds record r: all
+// of its own partition, and of the region's only the news (never the
+// Région's users).
+func PublishedToEdge(uai string, r record.Record) bool {
+	switch r.Partition {
+	case uai:
+		return uai != "" && uai != record.Region
+	case record.Region:
+		return r.Kind == KindNews
+	}
+	return false
+}

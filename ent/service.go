@@ -1,0 +1,406 @@
+package ent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"atrium/record"
+)
+
+// Store is where the Service reads and submits: central.Node and edge.Store
+// both satisfy it.
+type Store interface {
+	// View runs fn on one consistent view of the store.
+	View(fn func(record.Reader) error) error
+	// Submit executes cmd (with Exec) and returns once its effect is
+	// visible to View; a refusal is a *record.Rejection.
+	Submit(ctx context.Context, cmd record.Command) error
+}
+
+// ServiceConfig configures a Service.
+type ServiceConfig struct {
+	Store  Store  // required
+	Origin string // record.OriginCentral or the edge's UAI; required
+	// SessionKey signs session tokens (HMAC-SHA256); at least 32 bytes,
+	// the same at central and every edge.
+	SessionKey []byte
+	Now        func() time.Time // nil means time.Now
+	SessionTTL time.Duration    // zero means 12 hours
+}
+
+// Service is the ENT as the portal and the API see it. Safe for concurrent
+// use.
+type Service struct {
+	store  Store
+	origin string
+	key    []byte
+	now    func() time.Time
+	ttl    time.Duration
+	// dummyHash is verified against when a login is unknown, so that
+	// unknown and known logins take the same time.
+	dummyHash string
+}
+
+// NewService validates cfg and returns a Service.
+func NewService(cfg ServiceConfig) (*Service, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("ent: ServiceConfig.Store is required")
+	}
+	if cfg.Origin == "" {
+		return nil, errors.New("ent: ServiceConfig.Origin is required")
+	}
+	if len(cfg.SessionKey) < 32 {
+		return nil, errors.New("ent: ServiceConfig.SessionKey must be at least 32 bytes")
+	}
+	s := &Service{
+		store: cfg.Store, origin: cfg.Origin,
+		key: append([]byte(nil), cfg.SessionKey...),
+		now: cfg.Now, ttl: cfg.SessionTTL,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.ttl <= 0 {
+		s.ttl = 12 * time.Hour
+	}
+	h, err := HashPassword("atrium-dummy-password")
+	if err != nil {
+		return nil, err
+	}
+	s.dummyHash = h
+	return s, nil
+}
+
+// Login checks login and password and returns a signed session token.
+// Every failure is ErrBadCredentials.
+func (s *Service) Login(ctx context.Context, login, password string) (string, User, error) {
+	var u User
+	var found bool
+	err := s.store.View(func(r record.Reader) error {
+		var err error
+		u, found, err = userByLogin(r, login)
+		return err
+	})
+	if err != nil {
+		return "", User{}, fmt.Errorf("login: %w", err)
+	}
+	hash := s.dummyHash
+	if found && u.PasswordHash != "" {
+		hash = u.PasswordHash
+	}
+	ok, err := VerifyPassword(hash, password)
+	if err != nil || !ok || !found || !u.Active || u.PasswordHash == "" {
+		return "", User{}, ErrBadCredentials
+	}
+	return s.newToken(u, s.now().Add(s.ttl)), u, nil
+}
+
+// Authenticate returns the user of a session token: well signed, not
+// expired, user still present and active. Otherwise ErrBadSession.
+func (s *Service) Authenticate(token string) (User, error) {
+	partition, id, err := s.parseToken(token)
+	if err != nil {
+		return User{}, err
+	}
+	var u User
+	var ok bool
+	err = s.store.View(func(r record.Reader) error {
+		var err error
+		u, ok, err = userByID(r, partition, id)
+		return err
+	})
+	if err != nil {
+		return User{}, fmt.Errorf("authenticate: %w", err)
+	}
+	if !ok || !u.Active {
+		return User{}, ErrBadSession
+	}
+	return u, nil
+}
+
+func userByLogin(r record.Reader, login string) (User, bool, error) {
+	if login == "" {
+		return User{}, false, nil
+	}
+	rec, ok, err := r.ByKey(KindUser, login)
+	if err != nil || !ok || rec.Deleted {
+		return User{}, false, err
+	}
+	var u User
+	if err := json.Unmarshal(rec.Body, &u); err != nil {
+		return User{}, false, fmt.Errorf("decode user %s: %w", rec.ID, err)
+	}
+	return u, true, nil
+}
+
+func userByID(r record.Reader, partition, id string) (User, bool, error) {
+	rec, ok, err := r.Get(partition, id)
+	if err != nil || !ok || rec.Deleted || rec.Kind != KindUser {
+		return User{}, false, err
+	}
+	var u User
+	if err := json.Unmarshal(rec.Body, &u); err != nil {
+		return User{}, false, fmt.Errorf("decode user %s: %w", rec.ID, err)
+	}
+	return u, true, nil
+}
+
+// Lycee returns the lycée uai, or ErrNotFound.
+func (s *Service) Lycee(ctx context.Context, uai string) (Lycee, error) {
+	var l Lycee
+	var found bool
+	err := s.store.View(func(r record.Reader) error {
+		rec, ok, err := r.ByKey(KindLycee, uai)
+		if err != nil || !ok {
+			return err
+		}
+		found = true
+		return json.Unmarshal(rec.Body, &l)
+	})
+	if err != nil {
+		return Lycee{}, fmt.Errorf("lycee %s: %w", uai, err)
+	}
+	if !found {
+		return Lycee{}, ErrNotFound
+	}
+	return l, nil
+}
+
+// CanPublish reports whether u may publish news, and where: in the
+// lycée (teachers and staff) or region-wide (Région staff).
+func CanPublish(u User) (lycee, region bool) {
+	switch u.Profile {
+	case Teacher, Personnel:
+		return true, false
+	case Region:
+		return false, true
+	}
+	return false, false
+}
+
+// newsPartitions are the partitions whose news u reads.
+func newsPartitions(u User) []string {
+	if u.Profile == Region || u.UAI == "" {
+		return []string{record.Region}
+	}
+	return []string{u.UAI, record.Region}
+}
+
+func decodeNews(rec record.Record) (News, error) {
+	var b newsBody
+	if err := json.Unmarshal(rec.Body, &b); err != nil {
+		return News{}, fmt.Errorf("decode news %s: %w", rec.ID, err)
+	}
+	return News{
+		ID: rec.ID, Partition: rec.Partition, Title: b.Title, Body: b.Body,
+		AuthorID: b.AuthorID, AuthorName: b.AuthorName, Published: time.UnixMilli(b.Published),
+	}, nil
+}
+
+func decodeMessage(rec record.Record) (Message, error) {
+	var b messageBody
+	if err := json.Unmarshal(rec.Body, &b); err != nil {
+		return Message{}, fmt.Errorf("decode message %s: %w", rec.ID, err)
+	}
+	return Message{
+		ID: rec.ID, Partition: rec.Partition,
+		FromID: b.FromID, FromLogin: b.FromLogin, FromName: b.FromName,
+		ToID: b.ToID, ToLogin: b.ToLogin, ToName: b.ToName,
+		Subject: b.Subject, Body: b.Body, Sent: time.UnixMilli(b.Sent),
+	}, nil
+}
+
+// ListNews returns the news u reads (their lycée's and the region's),
+// newest first.
+func (s *Service) ListNews(ctx context.Context, u User) ([]News, error) {
+	var out []News
+	err := s.store.View(func(r record.Reader) error {
+		for _, p := range newsPartitions(u) {
+			err := r.Scan(p, KindNews, func(rec record.Record) error {
+				n, err := decodeNews(rec)
+				if err != nil {
+					return err
+				}
+				out = append(out, n)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list news: %w", err)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].Published.Equal(out[j].Published) {
+			return out[i].Published.After(out[j].Published)
+		}
+		return out[i].ID > out[j].ID
+	})
+	return out, nil
+}
+
+// GetNews returns the news item id if u reads it, or ErrNotFound.
+func (s *Service) GetNews(ctx context.Context, u User, id string) (News, error) {
+	var n News
+	var found bool
+	err := s.store.View(func(r record.Reader) error {
+		for _, p := range newsPartitions(u) {
+			rec, ok, err := r.Get(p, id)
+			if err != nil {
+				return err
+			}
+			if ok && !rec.Deleted && rec.Kind == KindNews {
+				found = true
+				n, err = decodeNews(rec)
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return News{}, fmt.Errorf("get news: %w", err)
+	}
+	if !found {
+		return News{}, ErrNotFound
+	}
+	return n, nil
+}
+
+func (s *Service) submit(ctx context.Context, u User, op, partition string, args any, at time.Time) error {
+	b, err := json.Marshal(args)
+	if err != nil {
+		return err
+	}
+	return s.store.Submit(ctx, record.Command{
+		Origin: s.origin, User: u.ID, Op: op, Partition: partition, Args: b, Time: at.UnixMilli(),
+	})
+}
+
+// PublishNews publishes a news item by u: in their lycée, or region-wide
+// (Région staff only). Refusals are *record.Rejection.
+func (s *Service) PublishNews(ctx context.Context, u User, title, body string, regionWide bool) (News, error) {
+	title, body = strings.TrimSpace(title), strings.TrimSpace(body)
+	if !text(title, maxTitle) || !text(body, maxBody) {
+		return News{}, rejectInvalid("Le titre et le texte de l'actualité sont obligatoires.")
+	}
+	partition := u.UAI
+	if regionWide {
+		partition = record.Region
+	}
+	lycee, region := CanPublish(u)
+	if (regionWide && !region) || (!regionWide && !lycee) {
+		if region {
+			return News{}, rejectForbidden("Un agent de la Région publie des actualités régionales.")
+		}
+		if regionWide && lycee {
+			return News{}, rejectForbidden("Seuls les agents de la Région publient les actualités régionales.")
+		}
+		return News{}, rejectForbidden("Votre profil ne permet pas de publier des actualités.")
+	}
+	at := s.now()
+	n := News{ID: record.NewID(), Partition: partition, Title: title, Body: body,
+		AuthorID: u.ID, AuthorName: u.Name, Published: time.UnixMilli(at.UnixMilli())}
+	if err := s.submit(ctx, u, OpNewsPublish, partition, NewsArgs{ID: n.ID, Title: title, Body: body}, at); err != nil {
+		return News{}, err
+	}
+	return n, nil
+}
+
+// ListMessages returns the messages u received or sent, newest first.
+func (s *Service) ListMessages(ctx context.Context, u User) ([]Message, error) {
+	if u.Profile == Region || u.UAI == "" {
+		return nil, nil
+	}
+	var out []Message
+	err := s.store.View(func(r record.Reader) error {
+		return r.Scan(u.UAI, KindMessage, func(rec record.Record) error {
+			m, err := decodeMessage(rec)
+			if err != nil {
+				return err
+			}
+			if m.FromID == u.ID || m.ToID == u.ID {
+				out = append(out, m)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list messages: %w", err)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].Sent.Equal(out[j].Sent) {
+			return out[i].Sent.After(out[j].Sent)
+		}
+		return out[i].ID > out[j].ID
+	})
+	return out, nil
+}
+
+// GetMessage returns message id if u sent or received it, or ErrNotFound.
+func (s *Service) GetMessage(ctx context.Context, u User, id string) (Message, error) {
+	if u.Profile == Region || u.UAI == "" {
+		return Message{}, ErrNotFound
+	}
+	var m Message
+	var found bool
+	err := s.store.View(func(r record.Reader) error {
+		rec, ok, err := r.Get(u.UAI, id)
+		if err != nil || !ok || rec.Deleted || rec.Kind != KindMessage {
+			return err
+		}
+		m, err = decodeMessage(rec)
+		found = err == nil && (m.FromID == u.ID || m.ToID == u.ID)
+		return err
+	})
+	if err != nil {
+		return Message{}, fmt.Errorf("get message: %w", err)
+	}
+	if !found {
+		return Message{}, ErrNotFound
+	}
+	return m, nil
+}
+
+// SendMessage sends a message from u to the user whose login is toLogin,
+// in u's lycée. Refusals are *record.Rejection ("invalid", "not_found",
+// "forbidden").
+func (s *Service) SendMessage(ctx context.Context, u User, toLogin, subject, body string) (Message, error) {
+	subject, body = strings.TrimSpace(subject), strings.TrimSpace(body)
+	if !text(subject, maxSubject) || !text(body, maxBody) {
+		return Message{}, rejectInvalid("L'objet et le texte du message sont obligatoires.")
+	}
+	if u.Profile == Region || u.UAI == "" {
+		return Message{}, rejectForbidden("La messagerie relie les membres d'un même lycée.")
+	}
+	var to User
+	var ok bool
+	err := s.store.View(func(r record.Reader) error {
+		var err error
+		to, ok, err = userByLogin(r, strings.TrimSpace(toLogin))
+		return err
+	})
+	if err != nil {
+		return Message{}, fmt.Errorf("send message: %w", err)
+	}
+	if !ok || !to.Active || to.Partition() != u.UAI {
+		return Message{}, record.Reject("not_found", "Destinataire inconnu dans votre lycée : "+toLogin+".")
+	}
+	at := s.now()
+	m := Message{ID: record.NewID(), Partition: u.UAI,
+		FromID: u.ID, FromLogin: u.Login, FromName: u.Name,
+		ToID: to.ID, ToLogin: to.Login, ToName: to.Name,
+		Subject: subject, Body: body, Sent: time.UnixMilli(at.UnixMilli())}
+	args := MessageArgs{ID: m.ID, To: to.ID, Subject: subject, Body: body}
+	if err := s.submit(ctx, u, OpMessageSend, u.UAI, args, at); err != nil {
+		return Message{}, err
+	}
+	return m, nil
+}
