@@ -1,0 +1,16 @@
+// Package portal is the ENT's web face: the French, server-rendered HTML
+// pages (login, home, news, messaging) and the JSON API under /api/v1/,
+// served alike by central and by each lycée's edge so that users do not
+// notice which one answered.
+//
+// Pages are light and work without JavaScript (html/template, one small
+// stylesheet, both embedded). Sessions are signed tokens from ent.Service,
+// carried in an HttpOnly, SameSite=Lax cookie or an Authorization: Bearer
+// header; every form posted with a session carries an anti-forgery token
+// derived from it. User content is escaped by html/template. At an edge cut
+// off from the region, every page shows how many changes wait to be sent.
+//
+// The portal imports ent and record, never the node packages (central/,
+// edge/, replication/): cmd/atrium wires it to a node through
+// ent.Service and Config.Offline. A Portal is safe for concurrent use.
+package portal

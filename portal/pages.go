@@ -1,0 +1,260 @@
+package portal
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"atrium/ent"
+	"atrium/record"
+)
+
+func errRejection(err error) (*record.Rejection, bool) { return record.AsRejection(err) }
+
+// view is what every page template reads.
+type view struct {
+	Title        string
+	User         *ent.User
+	ProfileLabel string
+	LyceeName    string
+	LyceeCity    string
+	CSRF         string
+	Node         string
+	Offline      bool
+	PendingText  string
+	Error        string
+	Form         map[string]string
+
+	CanPublishLycee  bool
+	CanPublishRegion bool
+	CanMessage       bool
+
+	News     []ent.News
+	Item     ent.News
+	Messages []ent.Message
+	Message  ent.Message
+}
+
+func (p *Portal) newView(r *http.Request, title string, s *session) *view {
+	v := &view{Title: title, Node: p.cfg.Node, Form: map[string]string{}}
+	if p.cfg.Role == "edge" && p.cfg.Offline != nil {
+		if off, n := p.cfg.Offline(); off {
+			v.Offline = true
+			v.PendingText = pendingText(n)
+		}
+	}
+	uai := p.cfg.UAI
+	if s != nil {
+		u := s.user
+		v.User = &u
+		v.ProfileLabel = ent.ProfileLabel(u.Profile)
+		v.CSRF = p.cfg.Service.CSRFToken(s.token)
+		v.CanPublishLycee, v.CanPublishRegion = ent.CanPublish(u)
+		v.CanMessage = u.Profile != ent.Region
+		uai = u.UAI
+	}
+	if uai != "" {
+		if l, err := p.cfg.Service.Lycee(r.Context(), uai); err == nil {
+			v.LyceeName, v.LyceeCity = l.Name, l.City
+		}
+	}
+	return v
+}
+
+func pendingText(n int) string {
+	switch n {
+	case 0:
+		return "aucune modification en attente d'envoi"
+	case 1:
+		return "1 modification en attente d'envoi"
+	}
+	return fmt.Sprintf("%d modifications en attente d'envoi", n)
+}
+
+func (p *Portal) render(w http.ResponseWriter, code int, name string, v *view) {
+	var buf bytes.Buffer
+	if err := p.pages[name].ExecuteTemplate(&buf, "layout", v); err != nil {
+		p.log.Error("render page", "page", name, "err", err)
+		http.Error(w, "Erreur interne.", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	w.Write(buf.Bytes())
+}
+
+func (p *Portal) fail(w http.ResponseWriter, r *http.Request, s *session, err error) {
+	code, msg := status(err)
+	if code == http.StatusInternalServerError {
+		p.log.Error("portal request", "path", r.URL.Path, "err", err)
+	}
+	v := p.newView(r, msg, s)
+	p.render(w, code, "error", v)
+}
+
+// page wraps a handler that needs a session: without one the user is sent
+// to the login page; posted forms must carry the session's CSRF token.
+func (p *Portal) page(fn func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s, err := p.authenticate(r)
+		if err != nil {
+			if errors.Is(err, ent.ErrBadSession) {
+				http.Redirect(w, r, "/connexion", http.StatusSeeOther)
+				return
+			}
+			p.fail(w, r, nil, err)
+			return
+		}
+		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+			if err := r.ParseForm(); err != nil {
+				p.fail(w, r, &s, record.Reject("invalid", "Formulaire illisible."))
+				return
+			}
+			if !p.cfg.Service.CheckCSRF(s.token, r.PostForm.Get("csrf")) {
+				p.fail(w, r, &s, record.Reject("forbidden", "Formulaire expiré ou d'origine inconnue : veuillez réessayer."))
+				return
+			}
+		}
+		fn(w, r, &s)
+	}
+}
+
+func (p *Portal) loginForm(w http.ResponseWriter, r *http.Request) {
+	if _, err := p.authenticate(r); err == nil {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	p.render(w, http.StatusOK, "login", p.newView(r, "Connexion", nil))
+}
+
+func (p *Portal) loginPost(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if !sameOrigin(r) || r.ParseForm() != nil {
+		p.fail(w, r, nil, record.Reject("forbidden", "Formulaire d'origine inconnue."))
+		return
+	}
+	login := r.PostForm.Get("login")
+	tok, _, err := p.cfg.Service.Login(r.Context(), login, r.PostForm.Get("password"))
+	if err != nil {
+		code, msg := status(err)
+		v := p.newView(r, "Connexion", nil)
+		v.Error = msg
+		v.Form["login"] = login
+		p.render(w, code, "login", v)
+		return
+	}
+	p.setSessionCookie(w, r, tok, 0)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (p *Portal) logoutForm(w http.ResponseWriter, r *http.Request, s *session) {
+	p.render(w, http.StatusOK, "logout", p.newView(r, "Déconnexion", s))
+}
+
+func (p *Portal) logoutPost(w http.ResponseWriter, r *http.Request, s *session) {
+	p.setSessionCookie(w, r, "", -1)
+	http.Redirect(w, r, "/connexion", http.StatusSeeOther)
+}
+
+func (p *Portal) home(w http.ResponseWriter, r *http.Request, s *session) {
+	p.render(w, http.StatusOK, "home", p.newView(r, "Accueil", s))
+}
+
+func (p *Portal) newsList(w http.ResponseWriter, r *http.Request, s *session) {
+	news, err := p.cfg.Service.ListNews(r.Context(), s.user)
+	if err != nil {
+		p.fail(w, r, s, err)
+		return
+	}
+	v := p.newView(r, "Actualités", s)
+	v.News = news
+	p.render(w, http.StatusOK, "news_list", v)
+}
+
+func (p *Portal) newsRead(w http.ResponseWriter, r *http.Request, s *session) {
+	n, err := p.cfg.Service.GetNews(r.Context(), s.user, r.PathValue("id"))
+	if err != nil {
+		p.fail(w, r, s, err)
+		return
+	}
+	v := p.newView(r, n.Title, s)
+	v.Item = n
+	p.render(w, http.StatusOK, "news_read", v)
+}
+
+func (p *Portal) newsForm(w http.ResponseWriter, r *http.Request, s *session) {
+	if l, reg := ent.CanPublish(s.user); !l && !reg {
+		p.fail(w, r, s, record.Reject("forbidden", "Votre profil ne permet pas de publier des actualités."))
+		return
+	}
+	p.render(w, http.StatusOK, "news_new", p.newView(r, "Publier une actualité", s))
+}
+
+func (p *Portal) newsPost(w http.ResponseWriter, r *http.Request, s *session) {
+	title, body := r.PostForm.Get("title"), r.PostForm.Get("body")
+	n, err := p.cfg.Service.PublishNews(r.Context(), s.user, title, body, r.PostForm.Get("region") == "1")
+	if err != nil {
+		code, msg := status(err)
+		if code == http.StatusInternalServerError {
+			p.fail(w, r, s, err)
+			return
+		}
+		v := p.newView(r, "Publier une actualité", s)
+		v.Error = msg
+		v.Form["title"], v.Form["body"] = title, body
+		p.render(w, code, "news_new", v)
+		return
+	}
+	http.Redirect(w, r, "/actualites/"+url.PathEscape(n.ID), http.StatusSeeOther)
+}
+
+func (p *Portal) messageList(w http.ResponseWriter, r *http.Request, s *session) {
+	msgs, err := p.cfg.Service.ListMessages(r.Context(), s.user)
+	if err != nil {
+		p.fail(w, r, s, err)
+		return
+	}
+	v := p.newView(r, "Messagerie", s)
+	v.Messages = msgs
+	p.render(w, http.StatusOK, "messages", v)
+}
+
+func (p *Portal) messageRead(w http.ResponseWriter, r *http.Request, s *session) {
+	m, err := p.cfg.Service.GetMessage(r.Context(), s.user, r.PathValue("id"))
+	if err != nil {
+		p.fail(w, r, s, err)
+		return
+	}
+	v := p.newView(r, m.Subject, s)
+	v.Message = m
+	p.render(w, http.StatusOK, "message_read", v)
+}
+
+func (p *Portal) messageForm(w http.ResponseWriter, r *http.Request, s *session) {
+	v := p.newView(r, "Écrire un message", s)
+	v.Form["to"], v.Form["subject"] = r.URL.Query().Get("a"), r.URL.Query().Get("objet")
+	p.render(w, http.StatusOK, "message_new", v)
+}
+
+func (p *Portal) messagePost(w http.ResponseWriter, r *http.Request, s *session) {
+	to, subject, body := r.PostForm.Get("to"), r.PostForm.Get("subject"), r.PostForm.Get("body")
+	m, err := p.cfg.Service.SendMessage(r.Context(), s.user, to, subject, body)
+	if err != nil {
+		code, msg := status(err)
+		if code == http.StatusInternalServerError {
+			p.fail(w, r, s, err)
+			return
+		}
+		v := p.newView(r, "Écrire un message", s)
+		v.Error = msg
+		v.Form["to"], v.Form["subject"], v.Form["body"] = to, subject, body
+		p.render(w, code, "message_new", v)
+		return
+	}
+	http.Redirect(w, r, "/messagerie/"+url.PathEscape(m.ID), http.StatusSeeOther)
+}

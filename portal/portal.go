@@ -1,0 +1,209 @@
+package portal
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+	_ "time/tzdata" // the appliance may lack a zoneinfo database
+
+	"atrium/ent"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static/atrium.css
+var staticFS embed.FS
+
+// Config configures a Portal.
+type Config struct {
+	Service *ent.Service // required
+	Node    string       // this node's name, shown in the footer; "" shows none
+	Role    string       // "central" or "edge"; "" means "central"
+	UAI     string       // the lycée of an edge; "" at central
+	// Offline reports, at an edge, whether the link to the region is down
+	// and how many local changes wait to be sent. nil: never offline.
+	Offline func() (offline bool, pending int)
+	Logger  *slog.Logger // nil means slog.Default()
+}
+
+// Portal serves the pages and the API.
+type Portal struct {
+	cfg   Config
+	log   *slog.Logger
+	pages map[string]*template.Template
+	paris *time.Location
+}
+
+const (
+	sessionCookie = "atrium_session"
+	maxForm       = 64 << 10
+)
+
+var pageNames = []string{"login", "home", "news_list", "news_read", "news_new", "messages", "message_read", "message_new", "logout", "error"}
+
+// New validates cfg and parses the templates.
+func New(cfg Config) (*Portal, error) {
+	if cfg.Service == nil {
+		return nil, ErrNoService
+	}
+	if cfg.Role == "" {
+		cfg.Role = "central"
+	}
+	if cfg.Role != "central" && cfg.Role != "edge" {
+		return nil, fmt.Errorf("portal: Config.Role %q is neither central nor edge", cfg.Role)
+	}
+	p := &Portal{cfg: cfg, log: cfg.Logger, pages: map[string]*template.Template{}}
+	if p.log == nil {
+		p.log = slog.Default()
+	}
+	loc, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		return nil, fmt.Errorf("portal: load Paris time zone: %w", err)
+	}
+	p.paris = loc
+	funcs := template.FuncMap{
+		"date":       func(t time.Time) string { return t.In(p.paris).Format("02/01/2006 à 15:04") },
+		"paragraphs": paragraphs,
+	}
+	for _, name := range pageNames {
+		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("portal: parse template %s: %w", name, err)
+		}
+		p.pages[name] = t
+	}
+	return p, nil
+}
+
+// paragraphs splits a text into its non-empty lines.
+func paragraphs(s string) []string {
+	var out []string
+	for _, l := range strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// Handler returns the portal's routes: the pages, /static/ and /api/v1/.
+func (p *Portal) Handler() http.Handler {
+	mux := http.NewServeMux()
+	static, _ := fs.Sub(staticFS, "static")
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+
+	mux.HandleFunc("GET /{$}", p.page(p.home))
+	mux.HandleFunc("GET /connexion", p.loginForm)
+	mux.HandleFunc("POST /connexion", p.loginPost)
+	mux.HandleFunc("GET /deconnexion", p.page(p.logoutForm))
+	mux.HandleFunc("POST /deconnexion", p.page(p.logoutPost))
+	mux.HandleFunc("GET /actualites", p.page(p.newsList))
+	mux.HandleFunc("GET /actualites/nouvelle", p.page(p.newsForm))
+	mux.HandleFunc("POST /actualites/nouvelle", p.page(p.newsPost))
+	mux.HandleFunc("GET /actualites/{id}", p.page(p.newsRead))
+	mux.HandleFunc("GET /messagerie", p.page(p.messageList))
+	mux.HandleFunc("GET /messagerie/nouveau", p.page(p.messageForm))
+	mux.HandleFunc("POST /messagerie/nouveau", p.page(p.messagePost))
+	mux.HandleFunc("GET /messagerie/{id}", p.page(p.messageRead))
+
+	mux.HandleFunc("POST /api/v1/session", p.apiLogin)
+	mux.HandleFunc("GET /api/v1/news", p.api(p.apiNewsList))
+	mux.HandleFunc("POST /api/v1/news", p.api(p.apiNewsPost))
+	mux.HandleFunc("GET /api/v1/messages", p.api(p.apiMessageList))
+	mux.HandleFunc("POST /api/v1/messages", p.api(p.apiMessagePost))
+	return securityHeaders(mux)
+}
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("X-Frame-Options", "DENY")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// sessionToken returns the token a request carries: Authorization: Bearer
+// first, then the session cookie.
+func sessionToken(r *http.Request) string {
+	if a := r.Header.Get("Authorization"); a != "" {
+		if tok, ok := strings.CutPrefix(a, "Bearer "); ok {
+			return strings.TrimSpace(tok)
+		}
+		return ""
+	}
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		return c.Value
+	}
+	return ""
+}
+
+// session is an authenticated request's user and token.
+type session struct {
+	user  ent.User
+	token string
+}
+
+func (p *Portal) authenticate(r *http.Request) (session, error) {
+	tok := sessionToken(r)
+	if tok == "" {
+		return session{}, ent.ErrBadSession
+	}
+	u, err := p.cfg.Service.Authenticate(tok)
+	if err != nil {
+		return session{}, err
+	}
+	return session{user: u, token: tok}, nil
+}
+
+func (p *Portal) setSessionCookie(w http.ResponseWriter, r *http.Request, token string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookie, Value: token, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil,
+	})
+}
+
+// sameOrigin rejects a cross-site post: browsers send Origin on POST.
+func sameOrigin(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" || o == "null" {
+		return o == ""
+	}
+	_, host, ok := strings.Cut(o, "://")
+	return ok && host == r.Host
+}
+
+// status maps an error of ent to an HTTP status and the French message a
+// user reads.
+func status(err error) (int, string) {
+	if rej, ok := errRejection(err); ok {
+		switch rej.Code {
+		case "forbidden":
+			return http.StatusForbidden, rej.Message
+		case "not_found":
+			return http.StatusNotFound, rej.Message
+		case "conflict":
+			return http.StatusConflict, rej.Message
+		default:
+			return http.StatusBadRequest, rej.Message
+		}
+	}
+	switch {
+	case errors.Is(err, ent.ErrNotFound):
+		return http.StatusNotFound, "Page introuvable."
+	case errors.Is(err, ent.ErrBadSession):
+		return http.StatusUnauthorized, "Session expirée : veuillez vous reconnecter."
+	case errors.Is(err, ent.ErrBadCredentials):
+		return http.StatusUnauthorized, "Identifiant ou mot de passe incorrect."
+	}
+	return http.StatusInternalServerError, "Une erreur interne est survenue. Veuillez réessayer plus tard."
+}
