@@ -1,0 +1,405 @@
+package replication
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"atrium/record"
+)
+
+// Sink is what the client applies the feed to and takes the outbox from:
+// the edge's local store.
+type Sink interface {
+	// Epoch is the store's epoch, minted when it was created.
+	Epoch() uint64
+	// Checkpoint is the last sequence of partition applied.
+	Checkpoint(partition string) (uint64, error)
+	// ApplyChanges stores recs as received and the new checkpoint, in one
+	// transaction.
+	ApplyChanges(partition string, recs []record.Record, checkpoint uint64) error
+	// Outbox returns up to limit commands not yet acknowledged, oldest first.
+	Outbox(limit int) ([]record.Command, error)
+	// AckOutbox drops the commands of epoch up to hwm from the outbox.
+	AckOutbox(epoch, hwm uint64) error
+	// OutboxChanged returns a channel closed at the next outbox append.
+	OutboxChanged() <-chan struct{}
+}
+
+// outboxLener is implemented by a Sink that knows its outbox depth; the
+// client then reports it to central for the operators' dashboard.
+type outboxLener interface{ OutboxLen() int }
+
+// Client tuning.
+const (
+	pullLimit   = 2000
+	pullWait    = 20 * time.Second
+	pushBatch   = 1000
+	pushTick    = time.Second
+	dialTimeout = 5 * time.Second
+	callTimeout = 15 * time.Second // a Push, or a Pull beyond its long-poll wait
+)
+
+// ClientConfig configures a Client. UAI, Servers, TLS and Sink are required.
+type ClientConfig struct {
+	UAI        string      // the lycée this edge serves, as its certificate names it
+	Partitions []string    // partitions to pull; nil = {UAI, record.Region}
+	Servers    []string    // UDP host:port of central's listeners, tried in turn
+	TLS        *tls.Config // client certificate and RootCAs
+	Sink       Sink
+	Logger     *slog.Logger          // nil = slog.Default()
+	Registerer prometheus.Registerer // nil = no metrics registered
+	MinBackoff time.Duration         // first reconnect delay bound; 0 = 200ms
+	MaxBackoff time.Duration         // largest reconnect delay bound; 0 = 10s
+}
+
+// ClientStatus is the state of an edge's sync link.
+type ClientStatus struct {
+	Connected   bool              `json:"connected"`
+	Server      string            `json:"server,omitempty"` // the central listener in use
+	LastSync    time.Time         `json:"lastSync"`         // last Changes or Ack received
+	Checkpoints map[string]uint64 `json:"checkpoints"`
+}
+
+// Client keeps an edge in sync with central: it pulls the feed of its
+// partitions by long-poll and pushes its outbox, reconnecting with jittered
+// exponential backoff whenever the link fails. It is safe for concurrent use.
+type Client struct {
+	cfg ClientConfig
+	log *slog.Logger
+
+	connected prometheus.Gauge
+	applied   prometheus.Counter
+
+	mu     sync.Mutex
+	status ClientStatus
+}
+
+// NewClient validates cfg.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	switch {
+	case cfg.UAI == "":
+		return nil, errors.New("replication client: UAI is required")
+	case len(cfg.Servers) == 0:
+		return nil, errors.New("replication client: Servers is required")
+	case cfg.TLS == nil:
+		return nil, errors.New("replication client: TLS is required")
+	case cfg.Sink == nil:
+		return nil, errors.New("replication client: Sink is required")
+	}
+	if cfg.Partitions == nil {
+		cfg.Partitions = []string{cfg.UAI, record.Region}
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 200 * time.Millisecond
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 10 * time.Second
+	}
+	cfg.MaxBackoff = max(cfg.MaxBackoff, cfg.MinBackoff)
+	c := &Client{
+		cfg: cfg,
+		log: cfg.Logger,
+		connected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "atrium_edge_sync_connected", Help: "1 while the edge has a sync session with central.",
+		}),
+		applied: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "atrium_edge_records_applied_total", Help: "Records received from central and applied locally.",
+		}),
+		status: ClientStatus{Checkpoints: map[string]uint64{}},
+	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	if cfg.Registerer != nil {
+		for _, m := range []prometheus.Collector{c.connected, c.applied} {
+			if err := cfg.Registerer.Register(m); err != nil {
+				return nil, fmt.Errorf("replication client: register metrics: %w", err)
+			}
+		}
+	}
+	return c, nil
+}
+
+// Connected reports whether a session with central is open.
+func (c *Client) Connected() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.status.Connected
+}
+
+// Status returns the state of the link.
+func (c *Client) Status() ClientStatus {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.status
+	st.Checkpoints = maps.Clone(c.status.Checkpoints)
+	return st
+}
+
+// Serve keeps the edge in sync until ctx is cancelled, then returns nil.
+func (c *Client) Serve(ctx context.Context) error {
+	attempt := 0
+	next := 0 // server to try first: the last one that worked
+	for {
+		used, ok, err := c.connectOnce(ctx, next)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if ok {
+			next = used
+			attempt = 0
+		}
+		c.log.Warn("sync link down", "err", err)
+		d := c.backoff(attempt)
+		attempt++
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// backoff is a full-jitter exponential delay: uniform in [0, min(max, min·2^attempt)].
+func (c *Client) backoff(attempt int) time.Duration {
+	bound := c.cfg.MaxBackoff
+	if attempt < 30 {
+		bound = min(c.cfg.MaxBackoff, c.cfg.MinBackoff<<attempt)
+	}
+	return rand.N(bound + 1)
+}
+
+// connectOnce tries the servers in turn from first; the first that accepts
+// a session is used until the session fails. It returns the index of that
+// server and whether a session was opened.
+func (c *Client) connectOnce(ctx context.Context, first int) (int, bool, error) {
+	var errs []error
+	n := len(c.cfg.Servers)
+	for k := range n {
+		i := (first + k) % n
+		addr := c.cfg.Servers[i]
+		cn, hwm, err := c.open(ctx, addr)
+		if err != nil {
+			errs = append(errs, err)
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		err = c.session(ctx, cn, addr, hwm)
+		return i, true, err
+	}
+	return first, false, errors.Join(errs...)
+}
+
+// open dials addr and says Hello.
+func (c *Client) open(ctx context.Context, addr string) (*conn, uint64, error) {
+	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	cn, err := dial(dctx, addr, c.cfg.TLS)
+	if err != nil {
+		return nil, 0, err
+	}
+	depth := uint64(0)
+	if o, ok := c.cfg.Sink.(outboxLener); ok {
+		depth = uint64(o.OutboxLen())
+	}
+	resp, err := call(dctx, cn, &Hello{ProtocolVersion: ProtocolVersion, UAI: c.cfg.UAI, Epoch: c.cfg.Sink.Epoch(), OutboxDepth: depth}, dialTimeout)
+	if err != nil {
+		cn.close("hello failed")
+		return nil, 0, fmt.Errorf("hello %s: %w", addr, err)
+	}
+	ok, isOK := resp.(*HelloOK)
+	if !isOK {
+		cn.close("unexpected answer")
+		return nil, 0, fmt.Errorf("hello %s: %w: %T", addr, ErrUnexpected, resp)
+	}
+	c.log.Info("sync link up", "server", addr, "node", ok.Node, "highWater", ok.HighWater)
+	return cn, ok.HighWater, nil
+}
+
+// session runs the pull loops and the push loop on cn until one fails or
+// ctx is cancelled.
+func (c *Client) session(ctx context.Context, cn *conn, addr string, hwm uint64) error {
+	defer cn.close("session ended")
+	epoch := c.cfg.Sink.Epoch()
+	if hwm > 0 {
+		// Central applied these before a lost Ack: drop them now.
+		if err := c.cfg.Sink.AckOutbox(epoch, hwm); err != nil {
+			return fmt.Errorf("ack outbox: %w", err)
+		}
+	}
+	c.setConnected(true, addr)
+	defer c.setConnected(false, "")
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, len(c.cfg.Partitions)+1)
+	var wg sync.WaitGroup
+	for _, p := range c.cfg.Partitions {
+		wg.Go(func() { errc <- c.pullLoop(ctx, cn, p) })
+	}
+	wg.Go(func() { errc <- c.pushLoop(ctx, cn, epoch) })
+
+	var err error
+	select {
+	case err = <-errc:
+	case <-cn.done():
+		err = ErrLinkClosed
+	case <-ctx.Done():
+	}
+	cancel()
+	cn.close("session ended")
+	wg.Wait()
+	return err
+}
+
+func (c *Client) pullLoop(ctx context.Context, cn *conn, partition string) error {
+	since, err := c.cfg.Sink.Checkpoint(partition)
+	if err != nil {
+		return fmt.Errorf("read checkpoint of %s: %w", partition, err)
+	}
+	c.setCheckpoint(partition, since)
+	for {
+		resp, err := call(ctx, cn, &Pull{Partition: partition, Since: since, Limit: pullLimit, WaitMillis: uint64(pullWait / time.Millisecond)}, pullWait+callTimeout)
+		if err != nil {
+			return fmt.Errorf("pull %s: %w", partition, err)
+		}
+		ch, ok := resp.(*Changes)
+		if !ok {
+			return fmt.Errorf("pull %s: %w: %T", partition, ErrUnexpected, resp)
+		}
+		if err := checkChanges(ch, partition, since); err != nil {
+			return err
+		}
+		if ch.Last > since || len(ch.Records) > 0 {
+			if err := c.cfg.Sink.ApplyChanges(partition, ch.Records, ch.Last); err != nil {
+				return fmt.Errorf("apply changes of %s: %w", partition, err)
+			}
+			since = ch.Last
+			c.applied.Add(float64(len(ch.Records)))
+		}
+		c.setCheckpoint(partition, since)
+	}
+}
+
+// checkChanges refuses an answer that would make the edge hold another
+// partition's records or move its checkpoint backwards.
+func checkChanges(ch *Changes, partition string, since uint64) error {
+	if ch.Partition != partition || ch.Last < since {
+		return fmt.Errorf("pull %s: %w: changes of %q up to %d", partition, ErrUnexpected, ch.Partition, ch.Last)
+	}
+	for i := range ch.Records {
+		if ch.Records[i].Partition != partition {
+			return fmt.Errorf("pull %s: %w: record of partition %q", partition, ErrUnexpected, ch.Records[i].Partition)
+		}
+	}
+	return nil
+}
+
+func (c *Client) pushLoop(ctx context.Context, cn *conn, epoch uint64) error {
+	tick := time.NewTicker(pushTick)
+	defer tick.Stop()
+	for {
+		changed := c.cfg.Sink.OutboxChanged() // before reading, so no append is missed
+		cmds, err := c.cfg.Sink.Outbox(pushBatch)
+		if err != nil {
+			return fmt.Errorf("read outbox: %w", err)
+		}
+		if len(cmds) > 0 {
+			if err := c.push(ctx, cn, epoch, cmds); err != nil {
+				return err
+			}
+			continue
+		}
+		select {
+		case <-changed:
+		case <-tick.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (c *Client) push(ctx context.Context, cn *conn, epoch uint64, cmds []record.Command) error {
+	depth := uint64(len(cmds))
+	if o, ok := c.cfg.Sink.(outboxLener); ok {
+		depth = max(depth, uint64(o.OutboxLen()))
+	}
+	resp, err := call(ctx, cn, &Push{Epoch: epoch, Outbox: depth, Commands: cmds}, callTimeout)
+	if err != nil {
+		return fmt.Errorf("push %d commands: %w", len(cmds), err)
+	}
+	ack, ok := resp.(*Ack)
+	if !ok {
+		return fmt.Errorf("push: %w: %T", ErrUnexpected, resp)
+	}
+	if last := cmds[len(cmds)-1].Seq; ack.HighWater < last {
+		// Pushing again would loop: let the backoff pace the retries.
+		return fmt.Errorf("push: %w: ack %d below command %d", ErrUnexpected, ack.HighWater, last)
+	}
+	if err := c.cfg.Sink.AckOutbox(epoch, ack.HighWater); err != nil {
+		return fmt.Errorf("ack outbox: %w", err)
+	}
+	c.mu.Lock()
+	c.status.LastSync = time.Now()
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *Client) setConnected(up bool, server string) {
+	c.mu.Lock()
+	c.status.Connected = up
+	c.status.Server = server
+	if up {
+		c.status.LastSync = time.Now()
+	}
+	c.mu.Unlock()
+	if up {
+		c.connected.Set(1)
+	} else {
+		c.connected.Set(0)
+	}
+}
+
+func (c *Client) setCheckpoint(partition string, seq uint64) {
+	c.mu.Lock()
+	c.status.Checkpoints[partition] = seq
+	c.status.LastSync = time.Now()
+	c.mu.Unlock()
+}
+
+// call sends req on a new stream and reads the answer; an Error answer
+// is returned as a *RemoteError.
+func call(ctx context.Context, cn *conn, req Message, timeout time.Duration) (Message, error) {
+	st, err := cn.openStream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st.setDeadline(time.Now().Add(timeout))
+	if err := WriteFrame(st, req); err != nil {
+		st.abort()
+		return nil, err
+	}
+	resp, err := ReadFrame(bufio.NewReader(st))
+	st.finish()
+	if err != nil {
+		return nil, fmt.Errorf("read answer: %w", err)
+	}
+	if e, ok := resp.(*Error); ok {
+		return nil, &RemoteError{Code: e.Code, Message: e.Message}
+	}
+	return resp, nil
+}

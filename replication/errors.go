@@ -1,0 +1,61 @@
+package replication
+
+import "errors"
+
+var (
+	// ErrMalformed reports a frame that cannot be decoded: truncated, too
+	// large, of an unknown type, or with a field out of bounds. The
+	// connection that sent it is not to be trusted any further.
+	ErrMalformed = errors.New("replication: malformed frame")
+
+	// ErrForbidden reports a request outside the partitions the peer's
+	// certificate allows (returned by a client as the server's refusal).
+	ErrForbidden = errors.New("replication: forbidden")
+
+	// ErrVersion reports peers speaking different protocol versions.
+	ErrVersion = errors.New("replication: protocol version mismatch")
+
+	// ErrUnexpected reports a well-formed message arriving where the
+	// protocol expects another one.
+	ErrUnexpected = errors.New("replication: unexpected message")
+)
+
+// Error codes carried by an Error message.
+const (
+	CodeVersion   = "version"   // Hello.ProtocolVersion is not ours
+	CodeForbidden = "forbidden" // outside the certificate's partitions, or Hello.UAI differs from it
+	CodeMalformed = "malformed" // the request could not be decoded
+	CodeHello     = "hello"     // a request came before Hello, or a second Hello
+	CodeInternal  = "internal"  // the server failed; retry later
+)
+
+// RemoteError is an Error message received from the peer. It matches
+// ErrForbidden, ErrVersion and ErrMalformed with errors.Is by its code.
+type RemoteError struct {
+	Code    string
+	Message string
+}
+
+func (e *RemoteError) Error() string {
+	return "replication: peer refused: " + e.Code + ": " + e.Message
+}
+
+// Is reports whether the remote code corresponds to target.
+func (e *RemoteError) Is(target error) bool {
+	switch target {
+	case ErrForbidden:
+		return e.Code == CodeForbidden
+	case ErrVersion:
+		return e.Code == CodeVersion
+	case ErrMalformed:
+		return e.Code == CodeMalformed
+	}
+	return false
+}
+
+// ErrFrameTooLarge reports a message whose encoding exceeds MaxFrameSize.
+var ErrFrameTooLarge = errors.New("replication: frame too large")
+
+// ErrLinkClosed reports that the QUIC connection or stream ended (peer
+// gone, idle timeout, reset). The client reconnects.
+var ErrLinkClosed = errors.New("replication: link closed")

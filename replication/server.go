@@ -1,0 +1,514 @@
+package replication
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"atrium/record"
+)
+
+// Source is what the server reads the feed from and applies outboxes to:
+// central's replicated state.
+type Source interface {
+	// Changes returns up to limit records of partition with a sequence
+	// number above since, in sequence order, and the last sequence number
+	// it scanned.
+	Changes(partition string, since uint64, limit int) (recs []record.Record, last uint64, err error)
+	// Changed returns a channel closed at the next change of any partition.
+	Changed() <-chan struct{}
+	// ApplyOutbox applies a batch of an edge's outbox and its new
+	// high-water mark in one replicated step; commands at or below the
+	// stored high-water mark are skipped. It returns the new mark.
+	ApplyOutbox(ctx context.Context, uai string, epoch uint64, cmds []record.Command) (hwm uint64, err error)
+	// HighWater returns the stored high-water mark of the edge's epoch.
+	HighWater(uai string, epoch uint64) (uint64, error)
+}
+
+// LastSeqer is implemented by a Source that can say cheaply the latest
+// sequence number of a partition; the server then reports exact lag.
+// Without it, lag is measured against the newest sequence the server has
+// seen of the partition.
+type LastSeqer interface {
+	LastSeq(partition string) (uint64, error)
+}
+
+// Server limits.
+const (
+	maxWait      = 25 * time.Second // longest long-poll
+	maxPullLimit = 5000             // records asked of the Source per Pull
+	defPullLimit = 1000
+	maxPushBatch = 1000 // commands accepted in one Push
+	helloTimeout = 10 * time.Second
+)
+
+// ServerConfig configures a Server. Every field is required except Node,
+// Logger and Registerer.
+type ServerConfig struct {
+	Addr       string                                  // UDP host:port to listen on; port 0 picks one
+	Node       string                                  // this node's name, told to edges ("" = the listen address)
+	TLS        *tls.Config                             // server certificate, ClientCAs, RequireAndVerifyClientCert
+	Source     Source                                  // central's state
+	UAIOf      func(*x509.Certificate) (string, error) // the UAI a verified edge certificate names
+	Visible    func(uai string, r record.Record) bool  // whether edge uai may hold r
+	Logger     *slog.Logger                            // nil = slog.Default()
+	Registerer prometheus.Registerer                   // nil = no metrics registered
+}
+
+// EdgeStatus is what central knows of one edge's sync link.
+type EdgeStatus struct {
+	UAI       string    `json:"uai"`
+	Connected bool      `json:"connected"`
+	Epoch     uint64    `json:"epoch"`
+	Outbox    int       `json:"outbox"` // as last reported by the edge
+	Lag       uint64    `json:"lag"`    // records the edge has not pulled yet
+	LastSeen  time.Time `json:"lastSeen"`
+}
+
+// Server serves the sync protocol to edges over QUIC. It confines each edge
+// to the partitions its certificate allows: its own lycée's and, filtered
+// by Visible, the region's. It is safe for concurrent use.
+type Server struct {
+	cfg ServerConfig
+	log *slog.Logger
+	ln  *listener
+	m   serverMetrics
+
+	mu    sync.Mutex
+	edges map[string]*edgeState
+	heads map[string]uint64 // newest sequence seen per partition
+
+	closeOnce sync.Once
+}
+
+type edgeState struct {
+	conns    int
+	epoch    uint64
+	outbox   uint64
+	since    map[string]uint64
+	lastSeen time.Time
+}
+
+type serverMetrics struct {
+	connected *prometheus.GaugeVec
+	lag       *prometheus.GaugeVec
+	outbox    *prometheus.GaugeVec
+	sent      *prometheus.CounterVec
+	applied   *prometheus.CounterVec
+	refused   *prometheus.CounterVec
+}
+
+// NewServer validates cfg and binds its UDP address; Serve then serves it.
+func NewServer(cfg ServerConfig) (*Server, error) {
+	switch {
+	case cfg.Addr == "":
+		return nil, errors.New("replication server: Addr is required")
+	case cfg.TLS == nil:
+		return nil, errors.New("replication server: TLS is required")
+	case cfg.Source == nil:
+		return nil, errors.New("replication server: Source is required")
+	case cfg.UAIOf == nil:
+		return nil, errors.New("replication server: UAIOf is required")
+	case cfg.Visible == nil:
+		return nil, errors.New("replication server: Visible is required")
+	}
+	s := &Server{
+		cfg:   cfg,
+		log:   cfg.Logger,
+		edges: map[string]*edgeState{},
+		heads: map[string]uint64{},
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.m = newServerMetrics()
+	if cfg.Registerer != nil {
+		for _, c := range []prometheus.Collector{s.m.connected, s.m.lag, s.m.outbox, s.m.sent, s.m.applied, s.m.refused} {
+			if err := cfg.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("replication server: register metrics: %w", err)
+			}
+		}
+	}
+	ln, err := listen(cfg.Addr, cfg.TLS)
+	if err != nil {
+		return nil, fmt.Errorf("replication server: %w", err)
+	}
+	s.ln = ln
+	if s.cfg.Node == "" {
+		s.cfg.Node = ln.addr().String()
+	}
+	return s, nil
+}
+
+// Addr is the UDP address the server listens on.
+func (s *Server) Addr() net.Addr { return s.ln.addr() }
+
+// Close releases the listening socket of a server whose Serve was never
+// called. Serve closes it itself when it returns.
+func (s *Server) Close() error {
+	var err error
+	s.closeOnce.Do(func() { err = s.ln.close() })
+	return err
+}
+
+// Serve accepts edges until ctx is cancelled, then closes every session and
+// returns nil once all of them have ended.
+func (s *Server) Serve(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		_ = s.Close()
+		wg.Wait()
+	}()
+	for {
+		c, err := s.ln.accept(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("replication server: %w", err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.serveConn(ctx, c)
+		}()
+	}
+}
+
+// Edges returns the status of every edge seen since the server started,
+// sorted by UAI.
+func (s *Server) Edges() []EdgeStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]EdgeStatus, 0, len(s.edges))
+	for uai, e := range s.edges {
+		out = append(out, EdgeStatus{
+			UAI:       uai,
+			Connected: e.conns > 0,
+			Epoch:     e.epoch,
+			Outbox:    int(e.outbox),
+			Lag:       s.lagLocked(e),
+			LastSeen:  e.lastSeen,
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].UAI < out[j].UAI })
+	return out
+}
+
+// session is one edge's authenticated connection.
+type session struct {
+	uai   string
+	epoch uint64
+}
+
+func (s *Server) serveConn(ctx context.Context, c *conn) {
+	defer c.close("server closing")
+	uai, err := s.peerUAI(c)
+	if err != nil {
+		s.log.Warn("edge certificate names no lycée", "remote", c.remoteAddr().String(), "err", err)
+		s.m.refused.WithLabelValues(CodeForbidden).Inc()
+		return
+	}
+	// The first stream carries Hello; every later one a Pull or a Push.
+	hctx, cancel := context.WithTimeout(ctx, helloTimeout)
+	st, err := c.acceptStream(hctx)
+	cancel()
+	if err != nil {
+		return
+	}
+	sess, ok := s.hello(ctx, c, st, uai)
+	st.finish()
+	if !ok {
+		// Closing now would discard the refusal in flight: give the edge
+		// a moment to read it and hang up.
+		t := time.NewTimer(2 * time.Second)
+		defer t.Stop()
+		select {
+		case <-c.done():
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		return
+	}
+	s.connected(sess.uai, +1)
+	defer s.connected(sess.uai, -1)
+	s.log.Info("edge connected", "uai", uai, "epoch", sess.epoch, "remote", c.remoteAddr().String())
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		st, err := c.acceptStream(ctx)
+		if err != nil {
+			s.log.Info("edge disconnected", "uai", uai, "err", err)
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.serveStream(ctx, st, sess)
+		}()
+	}
+}
+
+func (s *Server) peerUAI(c *conn) (string, error) {
+	certs := c.peerCertificates()
+	if len(certs) == 0 {
+		return "", errors.New("no client certificate")
+	}
+	uai, err := s.cfg.UAIOf(certs[0])
+	if err != nil {
+		return "", err
+	}
+	if uai == "" || uai == record.Region || uai == record.OriginCentral {
+		return "", fmt.Errorf("certificate names %q", uai)
+	}
+	return uai, nil
+}
+
+func (s *Server) hello(ctx context.Context, c *conn, st *stream, uai string) (session, bool) {
+	st.setDeadline(time.Now().Add(helloTimeout))
+	m, err := ReadFrame(bufio.NewReader(st))
+	if err != nil {
+		s.refuse(st, CodeMalformed, "hello: "+err.Error())
+		return session{}, false
+	}
+	h, ok := m.(*Hello)
+	if !ok {
+		s.refuse(st, CodeHello, "the first message must be Hello")
+		return session{}, false
+	}
+	if h.ProtocolVersion != ProtocolVersion {
+		s.refuse(st, CodeVersion, fmt.Sprintf("protocol version %d, server speaks %d", h.ProtocolVersion, ProtocolVersion))
+		return session{}, false
+	}
+	if h.UAI != uai {
+		s.log.Warn("edge hello names another lycée", "uai", uai, "hello", h.UAI)
+		s.refuse(st, CodeForbidden, "certificate names "+uai)
+		return session{}, false
+	}
+	hwm, err := s.cfg.Source.HighWater(uai, h.Epoch)
+	if err != nil {
+		s.log.Error("read edge high-water mark", "uai", uai, "err", err)
+		s.refuse(st, CodeInternal, "high-water mark unavailable")
+		return session{}, false
+	}
+	s.mu.Lock()
+	e := s.edgeLocked(uai)
+	e.epoch = h.Epoch
+	e.outbox = h.OutboxDepth
+	e.lastSeen = time.Now()
+	s.mu.Unlock()
+	s.m.outbox.WithLabelValues(uai).Set(float64(h.OutboxDepth))
+	if err := WriteFrame(st, &HelloOK{Node: s.cfg.Node, HighWater: hwm}); err != nil {
+		return session{}, false
+	}
+	return session{uai: uai, epoch: h.Epoch}, true
+}
+
+func (s *Server) serveStream(ctx context.Context, st *stream, sess session) {
+	defer st.finish()
+	st.setDeadline(time.Now().Add(maxWait + 10*time.Second))
+	m, err := ReadFrame(bufio.NewReader(st))
+	if err != nil {
+		s.log.Warn("edge sent a bad frame", "uai", sess.uai, "err", err)
+		s.refuse(st, CodeMalformed, err.Error())
+		return
+	}
+	var resp Message
+	switch m := m.(type) {
+	case *Pull:
+		resp = s.pull(ctx, st, sess, m)
+	case *Push:
+		resp = s.push(ctx, sess, m)
+	case *Hello:
+		resp = &Error{Code: CodeHello, Message: "session already open"}
+	default:
+		resp = &Error{Code: CodeMalformed, Message: fmt.Sprintf("unexpected message type %d", m.frameType())}
+	}
+	if e, ok := resp.(*Error); ok {
+		s.m.refused.WithLabelValues(e.Code).Inc()
+	}
+	if err := WriteFrame(st, resp); err != nil {
+		s.log.Debug("write response", "uai", sess.uai, "err", err)
+	}
+}
+
+func (s *Server) refuse(st *stream, code, msg string) {
+	s.m.refused.WithLabelValues(code).Inc()
+	_ = WriteFrame(st, &Error{Code: code, Message: msg})
+}
+
+func (s *Server) pull(ctx context.Context, st *stream, sess session, p *Pull) Message {
+	if p.Partition != sess.uai && p.Partition != record.Region {
+		s.log.Warn("edge asked for another partition", "uai", sess.uai, "partition", p.Partition)
+		return &Error{Code: CodeForbidden, Message: "partition " + p.Partition + " is not this edge's"}
+	}
+	limit := defPullLimit
+	if p.Limit > 0 && p.Limit < maxPullLimit {
+		limit = int(p.Limit)
+	} else if p.Limit >= maxPullLimit {
+		limit = maxPullLimit
+	}
+	s.pulled(sess.uai, p.Partition, p.Since)
+
+	wait := maxWait
+	if p.WaitMillis < uint64(maxWait/time.Millisecond) {
+		wait = time.Duration(p.WaitMillis) * time.Millisecond
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		changed := s.cfg.Source.Changed() // before reading, so no change is missed
+		recs, last, err := s.cfg.Source.Changes(p.Partition, p.Since, limit)
+		if err != nil {
+			s.log.Error("read changes", "partition", p.Partition, "err", err)
+			return &Error{Code: CodeInternal, Message: "changes unavailable"}
+		}
+		if last > p.Since || wait == 0 {
+			return s.changes(sess.uai, p, recs, last, len(recs) >= limit)
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			wait = 0
+		case <-ctx.Done():
+			return &Error{Code: CodeInternal, Message: "server shutting down"}
+		case <-st.done():
+			return &Error{Code: CodeInternal, Message: "stream closed"}
+		}
+	}
+}
+
+// changes builds the answer to a Pull from what the Source returned:
+// records the edge may not hold are left out (the checkpoint still moves
+// past them), and a frame that grows too large is cut, with More set.
+func (s *Server) changes(uai string, p *Pull, recs []record.Record, last uint64, more bool) *Changes {
+	c := &Changes{Partition: p.Partition, Last: last, More: more}
+	size := 0
+	for i := range recs {
+		r := &recs[i]
+		if !s.cfg.Visible(uai, *r) {
+			continue
+		}
+		if size >= softFrameSize {
+			c.Last = c.Records[len(c.Records)-1].Seq
+			c.More = true
+			break
+		}
+		size += len(r.ID) + len(r.Kind) + len(r.Key) + len(r.Body) + 32
+		c.Records = append(c.Records, *r)
+	}
+	if c.Last < p.Since {
+		c.Last = p.Since // a Source never moves a checkpoint backwards
+	}
+	s.m.sent.WithLabelValues(uai).Add(float64(len(c.Records)))
+	s.mu.Lock()
+	if c.Last > s.heads[p.Partition] {
+		s.heads[p.Partition] = c.Last
+	}
+	s.mu.Unlock()
+	return c
+}
+
+func (s *Server) push(ctx context.Context, sess session, p *Push) Message {
+	if p.Epoch != sess.epoch {
+		return &Error{Code: CodeForbidden, Message: fmt.Sprintf("epoch %d, session opened with %d", p.Epoch, sess.epoch)}
+	}
+	if len(p.Commands) > maxPushBatch {
+		return &Error{Code: CodeMalformed, Message: fmt.Sprintf("%d commands in one push, at most %d", len(p.Commands), maxPushBatch)}
+	}
+	for _, c := range p.Commands {
+		if c.Origin != sess.uai || c.Partition != sess.uai || c.Epoch != sess.epoch {
+			s.log.Warn("edge pushed a command outside its lycée", "uai", sess.uai, "origin", c.Origin, "partition", c.Partition, "epoch", c.Epoch)
+			return &Error{Code: CodeForbidden, Message: fmt.Sprintf("command %d: origin %q, partition %q, epoch %d not this edge's", c.Seq, c.Origin, c.Partition, c.Epoch)}
+		}
+	}
+	hwm, err := s.cfg.Source.ApplyOutbox(ctx, sess.uai, sess.epoch, p.Commands)
+	if err != nil {
+		s.log.Error("apply edge outbox", "uai", sess.uai, "commands", len(p.Commands), "err", err)
+		return &Error{Code: CodeInternal, Message: "outbox not applied"}
+	}
+	s.m.applied.WithLabelValues(sess.uai).Add(float64(len(p.Commands)))
+	s.mu.Lock()
+	e := s.edgeLocked(sess.uai)
+	e.outbox = p.Outbox - min(p.Outbox, uint64(len(p.Commands)))
+	e.lastSeen = time.Now()
+	outbox := e.outbox
+	s.mu.Unlock()
+	s.m.outbox.WithLabelValues(sess.uai).Set(float64(outbox))
+	return &Ack{HighWater: hwm}
+}
+
+func newServerMetrics() serverMetrics {
+	return serverMetrics{
+		connected: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "atrium_replication_edge_connected", Help: "1 while the edge has a sync session open."}, []string{"uai"}),
+		lag:       prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "atrium_replication_lag_records", Help: "Records of its partitions the edge has not pulled yet."}, []string{"uai"}),
+		outbox:    prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "atrium_replication_edge_outbox", Help: "Commands waiting in the edge's outbox, as reported by the edge."}, []string{"uai"}),
+		sent:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "atrium_replication_records_sent_total", Help: "Records sent to edges."}, []string{"uai"}),
+		applied:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "atrium_replication_commands_applied_total", Help: "Outbox commands from edges handed to the state machine (a retransmitted command is counted again but applied once)."}, []string{"uai"}),
+		refused:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "atrium_replication_refused_total", Help: "Requests refused, by error code."}, []string{"code"}),
+	}
+}
+
+func (s *Server) edgeLocked(uai string) *edgeState {
+	e := s.edges[uai]
+	if e == nil {
+		e = &edgeState{since: map[string]uint64{}}
+		s.edges[uai] = e
+	}
+	return e
+}
+
+func (s *Server) connected(uai string, delta int) {
+	s.mu.Lock()
+	e := s.edgeLocked(uai)
+	e.conns += delta
+	e.lastSeen = time.Now()
+	up := e.conns > 0
+	s.mu.Unlock()
+	if up {
+		s.m.connected.WithLabelValues(uai).Set(1)
+	} else {
+		s.m.connected.WithLabelValues(uai).Set(0)
+	}
+}
+
+// pulled records that the edge holds partition up to since.
+func (s *Server) pulled(uai, partition string, since uint64) {
+	var head uint64
+	if h, ok := s.cfg.Source.(LastSeqer); ok {
+		if v, err := h.LastSeq(partition); err == nil {
+			head = v
+		}
+	}
+	s.mu.Lock()
+	s.heads[partition] = max(head, s.heads[partition])
+	e := s.edgeLocked(uai)
+	e.since[partition] = since
+	e.lastSeen = time.Now()
+	lag := s.lagLocked(e)
+	s.mu.Unlock()
+	s.m.lag.WithLabelValues(uai).Set(float64(lag))
+}
+
+func (s *Server) lagLocked(e *edgeState) uint64 {
+	var lag uint64
+	for p, since := range e.since {
+		if h := s.heads[p]; h > since {
+			lag += h - since
+		}
+	}
+	return lag
+}

@@ -1,0 +1,548 @@
+package replication
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+
+	"atrium/record"
+)
+
+// ProtocolVersion is the version of the wire protocol this package speaks.
+// The first field of Hello is the version, in every version, so that a
+// peer can always read it and answer CodeVersion.
+const ProtocolVersion = 1
+
+// ALPN is the TLS application protocol of the sync link.
+const ALPN = "atrium-sync/1"
+
+// Limits enforced by the decoder. A frame beyond them is ErrMalformed.
+const (
+	MaxFrameSize = 16 << 20 // payload bytes of one frame
+	maxString    = 1 << 10  // identifiers: partitions, ids, kinds, keys, ops, codes
+	maxText      = 64 << 10 // Error.Message
+	maxBlob      = 8 << 20  // one record body or command args
+	maxItems     = 1 << 20  // records or commands in one frame
+)
+
+// softFrameSize is where a server stops adding records to a Changes frame
+// (and sets More), leaving room for the one record that crossed it.
+const softFrameSize = 4 << 20
+
+// Frame types, written out and only ever appended.
+const (
+	typeHello   byte = 1
+	typeHelloOK byte = 2
+	typePull    byte = 3
+	typeChanges byte = 4
+	typePush    byte = 5
+	typeAck     byte = 6
+	typeError   byte = 7
+)
+
+// Message is one of the protocol's messages: *Hello, *HelloOK, *Pull,
+// *Changes, *Push, *Ack or *Error.
+type Message interface {
+	frameType() byte
+	appendPayload(b []byte) []byte
+}
+
+// Hello opens a session: the edge names itself, its epoch and its outbox
+// depth. The UAI must be the one its certificate names.
+type Hello struct {
+	ProtocolVersion uint64
+	UAI             string
+	Epoch           uint64
+	OutboxDepth     uint64
+}
+
+// HelloOK accepts a session. HighWater is central's high-water mark of the
+// edge's outbox for its epoch: commands up to it are already applied.
+type HelloOK struct {
+	Node      string
+	HighWater uint64
+}
+
+// Pull asks for the changes of a partition after sequence Since, at most
+// Limit records, waiting up to WaitMillis for some if there are none yet.
+type Pull struct {
+	Partition  string
+	Since      uint64
+	Limit      uint64
+	WaitMillis uint64
+}
+
+// Changes answers a Pull. Last is the checkpoint to store with the records:
+// the last sequence scanned, which may lie past the last record sent when
+// records were filtered out. More says another Pull would return more now.
+type Changes struct {
+	Partition string
+	Records   []record.Record
+	Last      uint64
+	More      bool
+}
+
+// Push sends a batch of the edge's outbox, oldest first. Outbox is the
+// edge's outbox depth when it sent the batch (batch included), for the
+// operators' dashboard.
+type Push struct {
+	Epoch    uint64
+	Outbox   uint64
+	Commands []record.Command
+}
+
+// Ack acknowledges a Push: every command of the epoch up to HighWater is
+// applied at central and may leave the outbox.
+type Ack struct {
+	HighWater uint64
+}
+
+// Error refuses a request. Code is one of the Code constants.
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (*Hello) frameType() byte   { return typeHello }
+func (*HelloOK) frameType() byte { return typeHelloOK }
+func (*Pull) frameType() byte    { return typePull }
+func (*Changes) frameType() byte { return typeChanges }
+func (*Push) frameType() byte    { return typePush }
+func (*Ack) frameType() byte     { return typeAck }
+func (*Error) frameType() byte   { return typeError }
+
+// AppendFrame appends the frame of m (type byte, uvarint payload length,
+// payload) to dst.
+func AppendFrame(dst []byte, m Message) ([]byte, error) {
+	payload := m.appendPayload(nil)
+	if len(payload) > MaxFrameSize {
+		return dst, fmt.Errorf("encode frame type %d of %d bytes: %w", m.frameType(), len(payload), ErrFrameTooLarge)
+	}
+	dst = append(dst, m.frameType())
+	dst = binary.AppendUvarint(dst, uint64(len(payload)))
+	return append(dst, payload...), nil
+}
+
+// WriteFrame writes the frame of m to w in one Write.
+func WriteFrame(w io.Writer, m Message) error {
+	b, err := AppendFrame(nil, m)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(b); err != nil {
+		return fmt.Errorf("write frame: %w", err)
+	}
+	return nil
+}
+
+// ReadFrame reads one frame from r and decodes it. A frame that is
+// truncated, too large or malformed returns an error wrapping
+// ErrMalformed; a clean end of stream before the first byte returns io.EOF.
+func ReadFrame(r *bufio.Reader) (Message, error) {
+	t, err := r.ReadByte()
+	if err != nil {
+		return nil, err
+	}
+	n, err := readUvarint(r)
+	if err != nil {
+		return nil, fmt.Errorf("read frame length: %w: %w", ErrMalformed, err)
+	}
+	if n > MaxFrameSize {
+		return nil, fmt.Errorf("read frame of %d bytes: %w", n, ErrMalformed)
+	}
+	if t == 0 || t > typeError {
+		return nil, fmt.Errorf("read frame of type %d: %w", t, ErrMalformed)
+	}
+	// Grow the buffer as bytes arrive, so that a peer announcing a large
+	// frame and sending nothing costs no memory.
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(io.LimitReader(r, int64(n))); err != nil {
+		return nil, fmt.Errorf("read frame payload: %w: %w", ErrMalformed, err)
+	}
+	if uint64(buf.Len()) != n {
+		return nil, fmt.Errorf("read frame payload: %w: truncated at %d of %d bytes", ErrMalformed, buf.Len(), n)
+	}
+	return decodePayload(t, buf.Bytes())
+}
+
+// DecodeFrame decodes the first frame of b and returns it with the number
+// of bytes it used.
+func DecodeFrame(b []byte) (Message, int, error) {
+	if len(b) == 0 {
+		return nil, 0, fmt.Errorf("decode frame: %w: empty", ErrMalformed)
+	}
+	t := b[0]
+	n, k := binary.Uvarint(b[1:])
+	if k <= 0 || k != uvarintLen(n) {
+		return nil, 0, fmt.Errorf("decode frame length: %w", ErrMalformed)
+	}
+	if n > MaxFrameSize || n > uint64(len(b)-1-k) {
+		return nil, 0, fmt.Errorf("decode frame of %d bytes: %w", n, ErrMalformed)
+	}
+	end := 1 + k + int(n)
+	m, err := decodePayload(t, b[1+k:end])
+	if err != nil {
+		return nil, 0, err
+	}
+	return m, end, nil
+}
+
+func decodePayload(t byte, p []byte) (Message, error) {
+	d := decoder{b: p}
+	var m Message
+	switch t {
+	case typeHello:
+		h := &Hello{ProtocolVersion: d.uvarint()}
+		if d.err == nil && h.ProtocolVersion != ProtocolVersion {
+			// Another version's Hello: only its version is read, so
+			// that the answer can name the mismatch.
+			return h, nil
+		}
+		h.UAI = d.str(maxString)
+		h.Epoch = d.uvarint()
+		h.OutboxDepth = d.uvarint()
+		m = h
+	case typeHelloOK:
+		m = &HelloOK{Node: d.str(maxString), HighWater: d.uvarint()}
+	case typePull:
+		m = &Pull{Partition: d.str(maxString), Since: d.uvarint(), Limit: d.uvarint(), WaitMillis: d.uvarint()}
+	case typeChanges:
+		c := &Changes{Partition: d.str(maxString), Last: d.uvarint(), More: d.bool()}
+		n := d.count(recordMinSize)
+		if n > 0 {
+			c.Records = make([]record.Record, 0, n)
+		}
+		for i := 0; i < n && d.err == nil; i++ {
+			c.Records = append(c.Records, d.record(c.Partition))
+		}
+		m = c
+	case typePush:
+		p := &Push{Epoch: d.uvarint(), Outbox: d.uvarint()}
+		n := d.count(commandMinSize)
+		if n > 0 {
+			p.Commands = make([]record.Command, 0, n)
+		}
+		for i := 0; i < n && d.err == nil; i++ {
+			p.Commands = append(p.Commands, d.command())
+		}
+		m = p
+	case typeAck:
+		m = &Ack{HighWater: d.uvarint()}
+	case typeError:
+		m = &Error{Code: d.str(maxString), Message: d.str(maxText)}
+	default:
+		return nil, fmt.Errorf("decode frame of type %d: %w", t, ErrMalformed)
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("%d trailing bytes", len(d.b))
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("decode frame of type %d: %w", t, d.err)
+	}
+	return m, nil
+}
+
+// Record encoding: flags byte, [partition if it differs from the frame's],
+// id, kind, key, version (3 uvarints), seq, body. Flag bits:
+const (
+	recDeleted   = 1 << 0
+	recPartition = 1 << 1 // the record's partition follows (differs from Changes.Partition)
+	recFlagsAll  = recDeleted | recPartition
+
+	recordMinSize  = 1 + 3 + 3 + 1 + 1 // flags, 3 empty strings, version, seq, empty body
+	commandMinSize = 5 + 2 + 3 + 1     // 5 strings/blobs, epoch, seq, base, time
+)
+
+func (m *Hello) appendPayload(b []byte) []byte {
+	b = binary.AppendUvarint(b, m.ProtocolVersion)
+	b = appendString(b, m.UAI)
+	b = binary.AppendUvarint(b, m.Epoch)
+	return binary.AppendUvarint(b, m.OutboxDepth)
+}
+
+func (m *HelloOK) appendPayload(b []byte) []byte {
+	b = appendString(b, m.Node)
+	return binary.AppendUvarint(b, m.HighWater)
+}
+
+func (m *Pull) appendPayload(b []byte) []byte {
+	b = appendString(b, m.Partition)
+	b = binary.AppendUvarint(b, m.Since)
+	b = binary.AppendUvarint(b, m.Limit)
+	return binary.AppendUvarint(b, m.WaitMillis)
+}
+
+func (m *Changes) appendPayload(b []byte) []byte {
+	b = appendString(b, m.Partition)
+	b = binary.AppendUvarint(b, m.Last)
+	b = appendBool(b, m.More)
+	b = binary.AppendUvarint(b, uint64(len(m.Records)))
+	for i := range m.Records {
+		b = appendRecord(b, m.Partition, &m.Records[i])
+	}
+	return b
+}
+
+func (m *Push) appendPayload(b []byte) []byte {
+	b = binary.AppendUvarint(b, m.Epoch)
+	b = binary.AppendUvarint(b, m.Outbox)
+	b = binary.AppendUvarint(b, uint64(len(m.Commands)))
+	for i := range m.Commands {
+		b = appendCommand(b, &m.Commands[i])
+	}
+	return b
+}
+
+func (m *Ack) appendPayload(b []byte) []byte { return binary.AppendUvarint(b, m.HighWater) }
+
+func (m *Error) appendPayload(b []byte) []byte {
+	b = appendString(b, m.Code)
+	return appendString(b, m.Message)
+}
+
+func appendRecord(b []byte, partition string, r *record.Record) []byte {
+	var flags byte
+	if r.Deleted {
+		flags |= recDeleted
+	}
+	if r.Partition != partition {
+		flags |= recPartition
+	}
+	b = append(b, flags)
+	if flags&recPartition != 0 {
+		b = appendString(b, r.Partition)
+	}
+	b = appendString(b, r.ID)
+	b = appendString(b, r.Kind)
+	b = appendString(b, r.Key)
+	b = binary.AppendUvarint(b, r.Version.Central)
+	b = binary.AppendUvarint(b, r.Version.Edge)
+	b = binary.AppendUvarint(b, r.Version.HLC)
+	b = binary.AppendUvarint(b, r.Seq)
+	return appendBytes(b, r.Body)
+}
+
+func appendCommand(b []byte, c *record.Command) []byte {
+	b = appendString(b, c.Origin)
+	b = binary.AppendUvarint(b, c.Epoch)
+	b = binary.AppendUvarint(b, c.Seq)
+	b = appendString(b, c.User)
+	b = appendString(b, c.Op)
+	b = appendString(b, c.Partition)
+	b = appendBytes(b, c.Args)
+	b = binary.AppendUvarint(b, c.Base.Central)
+	b = binary.AppendUvarint(b, c.Base.Edge)
+	b = binary.AppendUvarint(b, c.Base.HLC)
+	return binary.AppendVarint(b, c.Time)
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendBytes(b []byte, p []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(p)))
+	return append(b, p...)
+}
+
+func appendBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
+
+// decoder reads a payload; the first failure sticks and later reads return
+// zero values, so decoding code reads straight through.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...)
+	}
+	d.b = nil
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 || n != uvarintLen(v) {
+		d.fail("bad uvarint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 || n != varintLen(v) {
+		d.fail("bad varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) byte() byte {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) == 0 {
+		d.fail("truncated")
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) bool() bool {
+	switch d.byte() {
+	case 0:
+		return false
+	case 1:
+		return true
+	default:
+		d.fail("bad bool")
+		return false
+	}
+}
+
+func (d *decoder) raw(limit int) []byte {
+	n := d.uvarint()
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(limit) {
+		d.fail("field of %d bytes exceeds %d", n, limit)
+		return nil
+	}
+	if n > uint64(len(d.b)) {
+		d.fail("truncated field of %d bytes", n)
+		return nil
+	}
+	p := d.b[:n:n]
+	d.b = d.b[n:]
+	return p
+}
+
+func (d *decoder) str(limit int) string { return string(d.raw(limit)) }
+
+// blob returns a copy of a byte field (nil when empty), so that decoded
+// messages do not pin the frame's buffer.
+func (d *decoder) blob(limit int) []byte {
+	p := d.raw(limit)
+	if len(p) == 0 {
+		return nil
+	}
+	return bytes.Clone(p)
+}
+
+// count reads an item count and checks it against what the remaining bytes
+// can hold, so that a forged count cannot make the decoder allocate.
+func (d *decoder) count(minSize int) int {
+	n := d.uvarint()
+	if d.err != nil {
+		return 0
+	}
+	if n > maxItems || n > uint64(len(d.b)/minSize) || n > math.MaxInt32 {
+		d.fail("count %d exceeds what %d bytes can hold", n, len(d.b))
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) record(partition string) record.Record {
+	flags := d.byte()
+	if flags&^recFlagsAll != 0 {
+		d.fail("bad record flags %#x", flags)
+	}
+	r := record.Record{Partition: partition, Deleted: flags&recDeleted != 0}
+	if flags&recPartition != 0 {
+		r.Partition = d.str(maxString)
+		if d.err == nil && r.Partition == partition {
+			d.fail("record partition repeats the frame's")
+		}
+	}
+	r.ID = d.str(maxString)
+	r.Kind = d.str(maxString)
+	r.Key = d.str(maxString)
+	r.Version.Central = d.uvarint()
+	r.Version.Edge = d.uvarint()
+	r.Version.HLC = d.uvarint()
+	r.Seq = d.uvarint()
+	r.Body = d.blob(maxBlob)
+	return r
+}
+
+func (d *decoder) command() record.Command {
+	var c record.Command
+	c.Origin = d.str(maxString)
+	c.Epoch = d.uvarint()
+	c.Seq = d.uvarint()
+	c.User = d.str(maxString)
+	c.Op = d.str(maxString)
+	c.Partition = d.str(maxString)
+	c.Args = d.blob(maxBlob)
+	c.Base.Central = d.uvarint()
+	c.Base.Edge = d.uvarint()
+	c.Base.HLC = d.uvarint()
+	c.Time = d.varint()
+	return c
+}
+
+// uvarintLen is the length of v's minimal encoding; the decoder refuses
+// longer ones, so that every message has exactly one encoding.
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}
+
+func varintLen(v int64) int {
+	u := uint64(v) << 1
+	if v < 0 {
+		u = ^u
+	}
+	return uvarintLen(u)
+}
+
+// readUvarint reads a minimally encoded uvarint.
+func readUvarint(r io.ByteReader) (uint64, error) {
+	var buf [binary.MaxVarintLen64]byte
+	for i := range buf {
+		c, err := r.ReadByte()
+		if err == io.EOF {
+			return 0, io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			return 0, err
+		}
+		buf[i] = c
+		if c < 0x80 {
+			v, n := binary.Uvarint(buf[:i+1])
+			if n <= 0 || n != uvarintLen(v) {
+				return 0, errors.New("bad uvarint")
+			}
+			return v, nil
+		}
+	}
+	return 0, errors.New("uvarint too long")
+}
