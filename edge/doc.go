@@ -1,0 +1,19 @@
+// Package edge is the runtime of a lycée's appliance: the durable local copy
+// of its lycée's partition and of what the region publishes to it (a bbolt
+// file, fsync on), the outbox of the commands made locally, and the Node that
+// keeps both in step with central through a replication client.
+//
+// The Store executes local commands with the same rules as central
+// (record.Executor) and appends each to the outbox in the same bbolt
+// transaction, so a write the portal acknowledged is never lost nor sent
+// twice. Concurrent Submits share transactions and fsyncs (group commit).
+// Records arriving from central are stored exactly as received, together
+// with the partition's checkpoint, in one transaction.
+//
+// An edge holds only its own lycée (its UAI) and record.Region: it never
+// writes the region partition or another lycée's, and refuses records of any
+// other partition from the feed.
+//
+// This package must never import central/ or hashicorp/raft: an appliance
+// runs without them. Store and Node are safe for concurrent use.
+package edge

@@ -1,0 +1,145 @@
+package edge
+
+import (
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"atrium/record"
+)
+
+// The methods in this file make the Store the replication client's Sink.
+
+// Epoch returns the store's epoch, minted when its file was created.
+func (s *Store) Epoch() uint64 { return s.epoch }
+
+// Checkpoint returns the last feed sequence applied for partition (0 for
+// none yet). It reads the file, so it never runs ahead of or behind the
+// records applied with it.
+func (s *Store) Checkpoint(partition string) (uint64, error) {
+	if !s.holds(partition) {
+		return 0, fmt.Errorf("%w: %q", ErrForeignPartition, partition)
+	}
+	var cp uint64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketCheckpoints).Get([]byte(partition))
+		if v == nil {
+			return nil
+		}
+		var ok bool
+		if cp, ok = readU64(v); !ok {
+			return fmt.Errorf("%w: checkpoint of %s", ErrCorrupt, partition)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("edge: read checkpoint: %w", err)
+	}
+	return cp, nil
+}
+
+func (s *Store) holds(partition string) bool {
+	return partition == s.uai || partition == record.Region
+}
+
+// ApplyChanges stores records from central's feed of partition exactly as
+// received (central is authoritative: they replace any local version) and
+// the partition's new checkpoint, in one transaction. Records of another
+// partition, or of a partition this edge does not hold, are refused and
+// nothing is written.
+func (s *Store) ApplyChanges(partition string, recs []record.Record, checkpoint uint64) error {
+	if !s.holds(partition) {
+		return fmt.Errorf("edge: apply changes: %w: %q", ErrForeignPartition, partition)
+	}
+	for _, r := range recs {
+		if r.Partition != partition {
+			return fmt.Errorf("edge: apply changes of %s: %w: record %s is in %q", partition, ErrForeignPartition, r.ID, r.Partition)
+		}
+		if err := checkRecord(r); err != nil {
+			return fmt.Errorf("edge: apply changes of %s: %w", partition, err)
+		}
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		rd := newReader(tx)
+		for _, r := range recs {
+			old, hadOld, err := rd.getIndexed(r.Partition, r.ID)
+			if err != nil {
+				return err
+			}
+			if err := rd.put(r, old, hadOld); err != nil {
+				return fmt.Errorf("put %s: %w", r.ID, err)
+			}
+		}
+		return tx.Bucket(bucketCheckpoints).Put([]byte(partition), u64(checkpoint))
+	})
+	if err != nil {
+		return fmt.Errorf("edge: apply changes of %s: %w", partition, err)
+	}
+	return nil
+}
+
+// Outbox returns up to limit commands not yet acknowledged by central,
+// oldest first (limit <= 0 means 1000).
+func (s *Store) Outbox(limit int) ([]record.Command, error) {
+	if limit <= 0 {
+		limit = defaultOutboxLimit
+	}
+	var cmds []record.Command
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketOutbox).Cursor()
+		for k, v := c.First(); k != nil && len(cmds) < limit; k, v = c.Next() {
+			cmd, err := decodeCommand(v)
+			if err != nil {
+				return fmt.Errorf("outbox entry %x: %w", k, err)
+			}
+			cmds = append(cmds, cmd)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("edge: read outbox: %w", err)
+	}
+	return cmds, nil
+}
+
+// AckOutbox deletes the commands of epoch up to and including hwm, which
+// central has applied (or refused, visibly) for good.
+func (s *Store) AckOutbox(epoch, hwm uint64) error {
+	if epoch != s.epoch {
+		return fmt.Errorf("edge: ack outbox: %w: %d, store has %d", ErrWrongEpoch, epoch, s.epoch)
+	}
+	deleted := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		deleted = 0
+		c := tx.Bucket(bucketOutbox).Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.First() {
+			seq, ok := readU64(k)
+			if !ok {
+				return fmt.Errorf("%w: outbox key %x", ErrCorrupt, k)
+			}
+			if seq > hwm {
+				break
+			}
+			if err := c.Delete(); err != nil {
+				return err
+			}
+			deleted++
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("edge: ack outbox: %w", err)
+	}
+	s.mu.Lock()
+	s.outboxLen -= deleted
+	s.mu.Unlock()
+	return nil
+}
+
+// OutboxChanged returns a channel closed when a command is next appended
+// to the outbox.
+func (s *Store) OutboxChanged() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}

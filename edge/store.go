@@ -1,0 +1,531 @@
+package edge
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"atrium/record"
+)
+
+// Buckets of the edge's bbolt file. Keys join their parts with a NUL byte,
+// which no partition, kind, key or id may contain.
+var (
+	bucketRecords     = []byte("records")     // partition \0 id -> encoded record
+	bucketKinds       = []byte("kinds")       // partition \0 kind \0 id -> nothing (live records only)
+	bucketKeys        = []byte("keys")        // kind \0 key -> partition \0 id (live records only)
+	bucketOutbox      = []byte("outbox")      // big-endian seq -> encoded command
+	bucketCheckpoints = []byte("checkpoints") // partition -> big-endian last applied feed seq
+	bucketMeta        = []byte("meta")
+
+	metaUAI        = []byte("uai")
+	metaEpoch      = []byte("epoch")
+	metaOutboxNext = []byte("outboxNext") // seq the next local command receives
+)
+
+// maxGroup bounds how many Submits share one transaction.
+const maxGroup = 256
+
+// defaultOutboxLimit is what Outbox returns at most when asked for no limit.
+const defaultOutboxLimit = 1000
+
+// Store is the durable copy of a lycée's data at its edge: the records of
+// its partition and of the region's, and the outbox of local commands. It
+// implements the ENT's store (View, Submit) and replication's Sink.
+type Store struct {
+	db    *bolt.DB
+	uai   string
+	exec  record.Executor
+	epoch uint64
+
+	submits   chan *submission // unbuffered: a send succeeds only if the commit loop takes it
+	closing   chan struct{}
+	loopDone  chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+
+	mu        sync.Mutex
+	outboxLen int
+	changed   chan struct{}
+}
+
+type submission struct {
+	cmd  record.Command
+	done chan error // buffered 1
+}
+
+// Open opens (creating it if needed) the edge store at path for the lycée
+// uai; exec executes local commands. A new file mints the store's epoch
+// (unix milliseconds), so an edge reinstalled or restored into a fresh file
+// is told apart from its former self by central. A file made for another
+// lycée is refused.
+func Open(path, uai string, exec record.Executor) (*Store, error) {
+	if err := checkName("uai", uai); err != nil {
+		return nil, err
+	}
+	if uai == record.Region {
+		return nil, fmt.Errorf("edge: uai %q is the region partition", uai)
+	}
+	if exec == nil {
+		return nil, errors.New("edge: open store: Exec is required")
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:      5 * time.Second, // another process holding the file is an error, not a hang
+		FreelistType: bolt.FreelistMapType,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("edge: open %s: %w", path, err)
+	}
+	s := &Store{
+		db:       db,
+		uai:      uai,
+		exec:     exec,
+		submits:  make(chan *submission),
+		closing:  make(chan struct{}),
+		loopDone: make(chan struct{}),
+		changed:  make(chan struct{}),
+	}
+	if err := db.Update(s.init); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("edge: open %s: %w", path, err)
+	}
+	go s.commitLoop()
+	return s, nil
+}
+
+// init creates the buckets of a new file or checks an existing one, and
+// loads what the store keeps in memory.
+func (s *Store) init(tx *bolt.Tx) error {
+	for _, name := range [][]byte{bucketRecords, bucketKinds, bucketKeys, bucketOutbox, bucketCheckpoints, bucketMeta} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	meta := tx.Bucket(bucketMeta)
+	if owner := meta.Get(metaUAI); owner == nil {
+		s.epoch = uint64(time.Now().UnixMilli())
+		for k, v := range map[string][]byte{
+			string(metaUAI):        []byte(s.uai),
+			string(metaEpoch):      u64(s.epoch),
+			string(metaOutboxNext): u64(1),
+		} {
+			if err := meta.Put([]byte(k), v); err != nil {
+				return err
+			}
+		}
+	} else if string(owner) != s.uai {
+		return fmt.Errorf("%w: file belongs to lycée %s, not %s", ErrForeignPartition, owner, s.uai)
+	} else {
+		epoch, ok := readU64(meta.Get(metaEpoch))
+		if !ok {
+			return fmt.Errorf("%w: epoch", ErrCorrupt)
+		}
+		s.epoch = epoch
+	}
+	s.outboxLen = tx.Bucket(bucketOutbox).Stats().KeyN
+	return nil
+}
+
+// Close stops accepting commands, waits for the transaction in progress
+// and closes the file. Calling it again returns the first result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		<-s.loopDone
+		s.closeErr = s.db.Close()
+	})
+	return s.closeErr
+}
+
+// UAI returns the lycée this store belongs to.
+func (s *Store) UAI() string { return s.uai }
+
+// View runs fn with a consistent read-only view of the store. The Reader
+// and the records' memory are valid only inside fn.
+func (s *Store) View(fn func(record.Reader) error) error {
+	return s.db.View(func(tx *bolt.Tx) error { return fn(newReader(tx)) })
+}
+
+// Submit executes a command made at this edge and appends it to the
+// outbox, in one durable transaction. It fills in the command's Origin,
+// Epoch and Seq. The edge writes only its own lycée's partition: any other
+// is refused with a *record.Rejection, as are the commands its executor
+// refuses; a refused command writes nothing.
+func (s *Store) Submit(ctx context.Context, cmd record.Command) error {
+	if cmd.Partition != s.uai {
+		return record.Reject("forbidden", "Cette modification ne peut pas être faite depuis l'établissement.")
+	}
+	cmd.Origin = s.uai
+	cmd.Epoch = s.epoch
+	sub := &submission{cmd: cmd, done: make(chan error, 1)}
+	select {
+	case s.submits <- sub:
+	case <-s.closing:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Once taken, the command commits or fails within one transaction:
+	// wait for the outcome rather than report a cancellation that may be
+	// false.
+	return <-sub.done
+}
+
+// commitLoop runs the local commands: every Submit waiting when a
+// transaction starts joins it, so concurrent writers share one fsync.
+func (s *Store) commitLoop() {
+	defer close(s.loopDone)
+	group := make([]*submission, 0, maxGroup)
+	for {
+		select {
+		case <-s.closing:
+			return
+		case sub := <-s.submits:
+			group = append(group[:0], sub)
+		}
+	more:
+		for len(group) < maxGroup {
+			select {
+			case sub := <-s.submits:
+				group = append(group, sub)
+			default:
+				break more
+			}
+		}
+		s.commitGroup(group)
+	}
+}
+
+// errAbort rolls back a group's transaction after one command failed.
+var errAbort = errors.New("edge: abort group")
+
+// commitGroup executes a group of commands in one transaction. When one
+// fails, the transaction is rolled back and run again without it: the
+// failed command is answered as if it ran after the others of its group,
+// which is what it saw.
+func (s *Store) commitGroup(group []*submission) {
+	results := make([]error, len(group))
+	live := make([]int, len(group))
+	for i := range live {
+		live[i] = i
+	}
+	for len(live) > 0 {
+		failed := -1
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			meta := tx.Bucket(bucketMeta)
+			outbox := tx.Bucket(bucketOutbox)
+			seq, ok := readU64(meta.Get(metaOutboxNext))
+			if !ok {
+				return fmt.Errorf("%w: outbox sequence", ErrCorrupt)
+			}
+			for _, i := range live {
+				cmd := group[i].cmd
+				cmd.Seq = seq
+				if err := s.exec(newLocalTx(tx, s.uai, cmd), cmd); err != nil {
+					failed, results[i] = i, err
+					return errAbort
+				}
+				if err := outbox.Put(u64(seq), encodeCommand(nil, cmd)); err != nil {
+					return fmt.Errorf("append to outbox: %w", err)
+				}
+				seq++
+			}
+			return meta.Put(metaOutboxNext, u64(seq))
+		})
+		if failed >= 0 {
+			live = removeValue(live, failed)
+			continue
+		}
+		if err != nil {
+			for _, i := range live {
+				results[i] = fmt.Errorf("edge: submit: %w", err)
+			}
+			break
+		}
+		s.outboxAppended(len(live))
+		break
+	}
+	for i, sub := range group {
+		sub.done <- results[i]
+	}
+}
+
+func removeValue(s []int, v int) []int {
+	out := s[:0]
+	for _, x := range s {
+		if x != v {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func (s *Store) outboxAppended(n int) {
+	if n == 0 {
+		return
+	}
+	s.mu.Lock()
+	s.outboxLen += n
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// OutboxLen returns how many local commands central has not acknowledged.
+func (s *Store) OutboxLen() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.outboxLen
+}
+
+// Checkpoints returns the last applied feed sequence of each partition the
+// edge holds (0 for none yet). A partition it cannot read is left out.
+func (s *Store) Checkpoints() map[string]uint64 {
+	out := make(map[string]uint64, 2)
+	for _, p := range []string{s.uai, record.Region} {
+		if cp, err := s.Checkpoint(p); err == nil {
+			out[p] = cp
+		}
+	}
+	return out
+}
+
+// reader implements record.Reader on a bbolt transaction.
+type reader struct {
+	records, kinds, keys *bolt.Bucket
+	writes               int // bumped by every write, so Scan knows to re-seek its cursor
+}
+
+func newReader(tx *bolt.Tx) *reader {
+	r := &reader{
+		records: tx.Bucket(bucketRecords),
+		kinds:   tx.Bucket(bucketKinds),
+		keys:    tx.Bucket(bucketKeys),
+	}
+	if tx.Writable() {
+		// Ids are UUIDv7: new records are appended at the end of these
+		// buckets, so full pages (rather than bbolt's half-full splits)
+		// halve what each transaction writes and fsyncs.
+		r.records.FillPercent = appendFill
+		r.kinds.FillPercent = appendFill
+	}
+	return r
+}
+
+// appendFill is the fill factor of the buckets keyed by time-ordered ids.
+const appendFill = 0.95
+
+func (r *reader) Get(partition, id string) (record.Record, bool, error) {
+	v := r.records.Get(join(partition, id))
+	if v == nil {
+		return record.Record{}, false, nil
+	}
+	rec, err := decodeRecord(v)
+	if err != nil {
+		return record.Record{}, false, fmt.Errorf("get %s/%s: %w", partition, id, err)
+	}
+	return rec, true, nil
+}
+
+func (r *reader) ByKey(kind, key string) (record.Record, bool, error) {
+	if key == "" {
+		return record.Record{}, false, nil
+	}
+	v := r.keys.Get(join(kind, key))
+	if v == nil {
+		return record.Record{}, false, nil
+	}
+	partition, id, ok := bytes.Cut(v, []byte{0})
+	if !ok {
+		return record.Record{}, false, fmt.Errorf("by key %s/%s: %w: index entry", kind, key, ErrCorrupt)
+	}
+	rec, found, err := r.Get(string(partition), string(id))
+	if err != nil || !found || rec.Deleted {
+		return record.Record{}, false, err
+	}
+	return rec, true, nil
+}
+
+func (r *reader) Scan(partition, kind string, fn func(record.Record) error) error {
+	prefix := append(join(partition, kind), 0)
+	c := r.kinds.Cursor()
+	// Start after the last key of the prefix and walk backwards: ids are
+	// UUIDv7, so byte order is creation order and this is newest first.
+	end := append(bytes.Clone(prefix[:len(prefix)-1]), 1)
+	k := seekBefore(c, end)
+	for k != nil && bytes.HasPrefix(k, prefix) {
+		id := string(k[len(prefix):])
+		rec, ok, err := r.Get(partition, id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("scan %s/%s: %w: index names missing record %s", partition, kind, ErrCorrupt, id)
+		}
+		writes := r.writes
+		if err := fn(rec); err != nil {
+			if errors.Is(err, record.ErrStop) {
+				return nil
+			}
+			return err
+		}
+		if r.writes != writes {
+			// fn wrote (inside an executor): bbolt cursors do not survive
+			// writes to their bucket, so find our place again.
+			k = seekBefore(c, append(bytes.Clone(prefix), id...))
+		} else {
+			k, _ = c.Prev()
+		}
+	}
+	return nil
+}
+
+// seekBefore positions c on the last key before key and returns it.
+func seekBefore(c *bolt.Cursor, key []byte) []byte {
+	if k, _ := c.Seek(key); k == nil {
+		k, _ = c.Last()
+		return k
+	}
+	k, _ := c.Prev()
+	return k
+}
+
+// put writes rec as it is and maintains the indexes; old is the record it
+// replaces, if any.
+func (r *reader) put(rec record.Record, old record.Record, hadOld bool) error {
+	r.writes++
+	oldLive := hadOld && !old.Deleted
+	if oldLive && (rec.Deleted || old.Kind != rec.Kind) {
+		if err := r.kinds.Delete(join3(old.Partition, old.Kind, old.ID)); err != nil {
+			return err
+		}
+	}
+	if !rec.Deleted {
+		if err := r.kinds.Put(join3(rec.Partition, rec.Kind, rec.ID), nil); err != nil {
+			return err
+		}
+	}
+	self := join(rec.Partition, rec.ID)
+	if oldLive && old.Key != "" && (rec.Deleted || old.Key != rec.Key || old.Kind != rec.Kind) {
+		// Another record may hold the key by now (central renamed this
+		// one and gave the key away): remove only our own entry.
+		k := join(old.Kind, old.Key)
+		if bytes.Equal(r.keys.Get(k), self) {
+			if err := r.keys.Delete(k); err != nil {
+				return err
+			}
+		}
+	}
+	if !rec.Deleted && rec.Key != "" {
+		if err := r.keys.Put(join(rec.Kind, rec.Key), self); err != nil {
+			return err
+		}
+	}
+	return r.records.Put(self, encodeRecord(nil, rec))
+}
+
+// localTx is the transaction a local command runs in.
+type localTx struct {
+	*reader
+	uai string
+	cmd record.Command
+	n   uint16 // puts so far: the logical part of their HLC stamps
+}
+
+func newLocalTx(tx *bolt.Tx, uai string, cmd record.Command) *localTx {
+	return &localTx{reader: newReader(tx), uai: uai, cmd: cmd}
+}
+
+// Put writes a record of the edge's own partition. Its version counts one
+// more local change on top of what central last sent; its feed sequence
+// stays central's until central commits the command and sends it back.
+func (t *localTx) Put(r record.Record) error {
+	if r.Partition != t.uai {
+		return record.Reject("forbidden", "Cette modification ne peut pas être faite depuis l'établissement.")
+	}
+	if err := checkRecord(r); err != nil {
+		return err
+	}
+	old, hadOld, err := t.Get(r.Partition, r.ID)
+	if err != nil {
+		return err
+	}
+	if !r.Deleted && r.Key != "" {
+		if holder := t.keys.Get(join(r.Kind, r.Key)); holder != nil && !bytes.Equal(holder, join(r.Partition, r.ID)) {
+			return record.Reject("conflict", "Cet identifiant est déjà utilisé.")
+		}
+	}
+	r.Version = record.Version{Central: old.Version.Central, Edge: old.Version.Edge + 1, HLC: record.Stamp(t.cmd.Time, t.n)}
+	r.Seq = old.Seq
+	t.n++
+	return t.put(r, old, hadOld)
+}
+
+// checkRecord refuses a record the store's keys cannot hold.
+func checkRecord(r record.Record) error {
+	for _, f := range []struct{ name, v string }{{"partition", r.Partition}, {"id", r.ID}, {"kind", r.Kind}} {
+		if err := checkName(f.name, f.v); err != nil {
+			return err
+		}
+	}
+	if strings.IndexByte(r.Key, 0) >= 0 {
+		return fmt.Errorf("edge: record %s: key contains a NUL byte", r.ID)
+	}
+	return nil
+}
+
+func checkName(what, v string) error {
+	if v == "" {
+		return fmt.Errorf("edge: %s is empty", what)
+	}
+	if strings.IndexByte(v, 0) >= 0 {
+		return fmt.Errorf("edge: %s %q contains a NUL byte", what, v)
+	}
+	return nil
+}
+
+func join(a, b string) []byte {
+	k := make([]byte, 0, len(a)+1+len(b))
+	k = append(k, a...)
+	k = append(k, 0)
+	return append(k, b...)
+}
+
+func join3(a, b, c string) []byte {
+	k := make([]byte, 0, len(a)+len(b)+len(c)+2)
+	k = append(k, a...)
+	k = append(k, 0)
+	k = append(k, b...)
+	k = append(k, 0)
+	return append(k, c...)
+}
+
+func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+func readU64(b []byte) (uint64, bool) {
+	if len(b) != 8 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(b), true
+}
+
+// getIndexed returns the fields of the stored record id that the indexes
+// depend on (not its body: the feed replaces it without reading it).
+func (r *reader) getIndexed(partition, id string) (record.Record, bool, error) {
+	v := r.records.Get(join(partition, id))
+	if v == nil {
+		return record.Record{}, false, nil
+	}
+	rec, err := decodeRecordHead(v)
+	if err != nil {
+		return record.Record{}, false, fmt.Errorf("get %s/%s: %w", partition, id, err)
+	}
+	return rec, true, nil
+}
