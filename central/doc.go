@@ -1,0 +1,17 @@
+// Package central is Atrium's central cluster node: the source of truth for
+// every partition. It owns the replicated state machine (a bbolt file
+// driven by hashicorp/raft with a raft-boltdb log), leader forwarding
+// between nodes, snapshots, the cluster secrets and enrolment tokens, and
+// cluster membership (serf, in membership.go only).
+//
+// A Node serves the ENT's store (View, Submit), the replication source
+// (Changes, Changed, ApplyOutbox, HighWater) and operator calls (Members,
+// RemoveNode). Any node accepts writes; a follower forwards them to the
+// leader and returns once it has applied them itself, so a caller reads
+// its own writes on the node it asked.
+//
+// hashicorp/raft and raft-boltdb are imported here and nowhere else; this
+// package must not import edge/ nor replication/ (the replication server
+// consumes a Node through its own Source interface). A Node's methods are
+// safe for concurrent use. See DESIGN.md.
+package central

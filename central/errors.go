@@ -1,0 +1,55 @@
+package central
+
+import "errors"
+
+var (
+	// ErrNotLeader: this node is not the raft leader and the call cannot be
+	// forwarded (no leader known within the retry window).
+	ErrNotLeader = errors.New("central: not the leader")
+	// ErrNoLeader: no leader was elected within the retry window.
+	ErrNoLeader = errors.New("central: no leader")
+	// ErrClosed: the node is shut down.
+	ErrClosed = errors.New("central: node closed")
+	// ErrNoSecrets: the cluster secrets are not created yet (no leader has
+	// been elected since the cluster was bootstrapped), so forwarding between
+	// nodes cannot be authenticated.
+	ErrNoSecrets = errors.New("central: cluster secrets not created yet")
+	// ErrUnauthorized: an internal call did not carry the cluster key.
+	ErrUnauthorized = errors.New("central: internal call not authorised")
+	// ErrUnknownNode: RemoveNode named no member of the cluster.
+	ErrUnknownNode = errors.New("central: unknown node")
+	// ErrBadOutbox: an outbox batch is malformed (wrong origin or epoch,
+	// sequence numbers not increasing); nothing of it was applied.
+	ErrBadOutbox = errors.New("central: malformed outbox batch")
+	// ErrInvalidRecord: a record lacks its partition, id or kind.
+	ErrInvalidRecord = errors.New("central: invalid record")
+	// ErrKeyTaken: another live record of the kind holds the key.
+	ErrKeyTaken = errors.New("central: key already taken")
+	// ErrTokenUnknown, ErrTokenUsed, ErrTokenExpired, ErrTokenExists: an
+	// enrolment token could not be consumed or added.
+	ErrTokenUnknown = errors.New("central: unknown enrolment token")
+	ErrTokenUsed    = errors.New("central: enrolment token already used")
+	ErrTokenExpired = errors.New("central: enrolment token expired")
+	ErrTokenExists  = errors.New("central: enrolment token already exists")
+	// ErrCorrupt: stored or logged bytes do not decode.
+	ErrCorrupt = errors.New("central: corrupt encoding")
+)
+
+// sentinels lists the errors that cross the forwarding boundary by name,
+// so that a caller on a follower can compare them with errors.Is.
+var sentinels = map[string]error{
+	"not_leader":    ErrNotLeader,
+	"no_leader":     ErrNoLeader,
+	"closed":        ErrClosed,
+	"no_secrets":    ErrNoSecrets,
+	"unauthorized":  ErrUnauthorized,
+	"unknown_node":  ErrUnknownNode,
+	"bad_outbox":    ErrBadOutbox,
+	"invalid":       ErrInvalidRecord,
+	"key_taken":     ErrKeyTaken,
+	"token_unknown": ErrTokenUnknown,
+	"token_used":    ErrTokenUsed,
+	"token_expired": ErrTokenExpired,
+	"token_exists":  ErrTokenExists,
+	"corrupt":       ErrCorrupt,
+}

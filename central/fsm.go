@@ -1,0 +1,463 @@
+package central
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/raft"
+	"go.etcd.io/bbolt"
+
+	"atrium/record"
+)
+
+// Raft log entry types. The first byte of every entry names its type. The
+// numbers are part of the log's format: only ever append, never renumber.
+// An entry of an unknown type (written by a newer version) is logged and
+// skipped, identically on every node.
+const (
+	entryExecCommands      byte = 1 // user commands made at central
+	entryEdgeOutbox        byte = 2 // an edge's outbox batch and its new high-water mark
+	entrySetSecrets        byte = 3 // cluster secrets, applied only if absent
+	entryAddEnrolToken     byte = 4 // a one-time enrolment token
+	entryConsumeEnrolToken byte = 5 // use an enrolment token, at a time stamped by the proposer
+)
+
+// KindNotice is the kind of the record that tells the author of a command
+// made at an edge that central refused it.
+const KindNotice = "notice"
+
+// entry is a decoded raft log entry.
+type entry struct {
+	Type      byte
+	Commands  []record.Command // ExecCommands, EdgeOutbox
+	UAI       string           // EdgeOutbox, AddEnrolToken
+	Epoch     uint64           // EdgeOutbox
+	Secrets   Secrets          // SetSecrets
+	TokenHash string           // tokens
+	Time      int64            // AddEnrolToken: expiry; ConsumeEnrolToken: now (unix ms)
+}
+
+func encodeEntry(en entry) []byte {
+	e := encoder{}
+	e.byte(en.Type)
+	switch en.Type {
+	case entryExecCommands, entryEdgeOutbox:
+		if en.Type == entryEdgeOutbox {
+			e.str(en.UAI)
+			e.uvarint(en.Epoch)
+		}
+		e.uvarint(uint64(len(en.Commands)))
+		for _, c := range en.Commands {
+			e.command(c)
+		}
+	case entrySetSecrets:
+		e.bytes(en.Secrets.CACertPEM)
+		e.bytes(en.Secrets.CAKeyPEM)
+		e.bytes(en.Secrets.SessionKey)
+		e.bytes(en.Secrets.ClusterKey)
+	case entryAddEnrolToken:
+		e.str(en.TokenHash)
+		e.str(en.UAI)
+		e.varint(en.Time)
+	case entryConsumeEnrolToken:
+		e.str(en.TokenHash)
+		e.varint(en.Time)
+	}
+	return e.b
+}
+
+// errUnknownEntry marks an entry type this version does not know.
+var errUnknownEntry = errors.New("unknown entry type")
+
+func decodeEntry(b []byte) (entry, error) {
+	d := decoder{b: b}
+	en := entry{Type: d.byte("entry type")}
+	switch en.Type {
+	case entryExecCommands, entryEdgeOutbox:
+		if en.Type == entryEdgeOutbox {
+			en.UAI = d.str("uai")
+			en.Epoch = d.uvarint("epoch")
+		}
+		n := d.count("commands", minCommandLen)
+		if d.err == nil {
+			en.Commands = make([]record.Command, 0, n)
+		}
+		for i := 0; i < n && d.err == nil; i++ {
+			en.Commands = append(en.Commands, d.command())
+		}
+	case entrySetSecrets:
+		en.Secrets.CACertPEM = d.bytes("ca cert")
+		en.Secrets.CAKeyPEM = d.bytes("ca key")
+		en.Secrets.SessionKey = d.bytes("session key")
+		en.Secrets.ClusterKey = d.bytes("cluster key")
+	case entryAddEnrolToken:
+		en.TokenHash = d.str("token hash")
+		en.UAI = d.str("uai")
+		en.Time = d.varint("expiry")
+	case entryConsumeEnrolToken:
+		en.TokenHash = d.str("token hash")
+		en.Time = d.varint("time")
+	default:
+		if d.err != nil {
+			return en, d.err
+		}
+		return en, fmt.Errorf("%w %d", errUnknownEntry, en.Type)
+	}
+	return en, d.end("entry")
+}
+
+// wireError is an error as the state machine returns it and as it crosses
+// the forwarding boundary: a Rejection of the ENT's rules, one of this
+// package's sentinels (by code), or any other error (by message).
+type wireError struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	Rejection bool   `json:"rejection,omitempty"`
+}
+
+func toWire(err error) *wireError {
+	if err == nil {
+		return nil
+	}
+	if r, ok := record.AsRejection(err); ok {
+		return &wireError{Code: r.Code, Message: r.Message, Rejection: true}
+	}
+	for code, s := range sentinels {
+		if errors.Is(err, s) {
+			return &wireError{Code: code, Message: err.Error()}
+		}
+	}
+	return &wireError{Code: "error", Message: err.Error()}
+}
+
+func (w *wireError) err() error {
+	if w == nil {
+		return nil
+	}
+	if w.Rejection {
+		return &record.Rejection{Code: w.Code, Message: w.Message}
+	}
+	if s, ok := sentinels[w.Code]; ok {
+		if w.Message == s.Error() {
+			return s
+		}
+		return fmt.Errorf("%w (%s)", s, w.Message)
+	}
+	return errors.New(w.Message)
+}
+
+// result is the state machine's response to one entry.
+type result struct {
+	Errs []*wireError `json:"errs,omitempty"` // per command (ExecCommands); nil when applied
+	HWM  uint64       `json:"hwm,omitempty"`  // EdgeOutbox
+	UAI  string       `json:"uai,omitempty"`  // ConsumeEnrolToken
+	Err  *wireError   `json:"err,omitempty"`  // the entry as a whole
+}
+
+// fsm is the bbolt state machine. Raft calls ApplyBatch, Snapshot and
+// Restore from one goroutine; View runs concurrently from any goroutine.
+type fsm struct {
+	path string
+	exec record.Executor
+	log  *slog.Logger
+
+	mu sync.RWMutex // guards db against Restore swapping the file
+	db *bbolt.DB
+
+	applied atomic.Uint64
+	nmu     sync.Mutex
+	notify  chan struct{} // closed and replaced after each applied batch
+}
+
+var _ raft.BatchingFSM = (*fsm)(nil)
+
+// openFSM creates the state machine's file afresh: it is rebuilt from the
+// latest snapshot and the raft log at every start (see DESIGN.md), so it is
+// written without fsync.
+func openFSM(path string, exec record.Executor, log *slog.Logger) (*fsm, error) {
+	for _, p := range []string{path, path + ".restore", path + ".snapshot"} {
+		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+			return nil, fmt.Errorf("remove stale state file: %w", err)
+		}
+	}
+	db, err := openBolt(path)
+	if err != nil {
+		return nil, err
+	}
+	return &fsm{path: path, exec: exec, log: log, db: db, notify: make(chan struct{})}, nil
+}
+
+func openBolt(path string) (*bbolt.DB, error) {
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{NoSync: true, NoFreelistSync: true, InitialMmapSize: 64 << 20})
+	if err != nil {
+		return nil, fmt.Errorf("open state file: %w", err)
+	}
+	if err := db.Update(initBuckets); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func (f *fsm) close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.db.Close()
+}
+
+// view runs fn in a read transaction.
+func (f *fsm) view(fn func(reader) error) error {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.db.View(func(tx *bbolt.Tx) error { return fn(reader{tx}) })
+}
+
+// changed returns a channel closed at the next applied batch.
+func (f *fsm) changed() <-chan struct{} {
+	f.nmu.Lock()
+	defer f.nmu.Unlock()
+	return f.notify
+}
+
+func (f *fsm) broadcast() {
+	f.nmu.Lock()
+	close(f.notify)
+	f.notify = make(chan struct{})
+	f.nmu.Unlock()
+}
+
+func (f *fsm) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
+
+// ApplyBatch applies a batch of committed entries in one bbolt write
+// transaction, with the index of the last one.
+func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
+	resps := make([]any, len(logs))
+	if len(logs) == 0 {
+		return resps
+	}
+	last := logs[len(logs)-1].Index
+	f.mu.RLock()
+	err := f.db.Update(func(tx *bbolt.Tx) error {
+		for i, l := range logs {
+			if l.Type != raft.LogCommand {
+				continue
+			}
+			res, err := f.applyEntry(tx, l)
+			if err != nil {
+				return fmt.Errorf("apply entry %d: %w", l.Index, err)
+			}
+			resps[i] = res
+		}
+		return tx.Bucket(bucketMeta).Put(keyApplied, be(last))
+	})
+	f.mu.RUnlock()
+	if err != nil {
+		// The state file failed under us: this node's state would diverge
+		// from its peers'. Stop rather than serve it; the file is rebuilt
+		// from snapshot and log at restart.
+		panic(fmt.Sprintf("central: state machine storage failed: %v", err))
+	}
+	f.applied.Store(last)
+	f.broadcast()
+	return resps
+}
+
+// applyEntry applies one entry. A returned error is a storage failure; the
+// entry's own outcome is in the result.
+func (f *fsm) applyEntry(tx *bbolt.Tx, l *raft.Log) (*result, error) {
+	en, err := decodeEntry(l.Data)
+	if err != nil {
+		f.log.Error("skip undecodable raft entry", "index", l.Index, "err", err)
+		return &result{Err: toWire(fmt.Errorf("%w: %v", ErrCorrupt, err))}, nil
+	}
+	switch en.Type {
+	case entryExecCommands:
+		res := &result{Errs: make([]*wireError, len(en.Commands))}
+		for i, c := range en.Commands {
+			e, err := f.execute(tx, c)
+			if err != nil {
+				return nil, err
+			}
+			res.Errs[i] = toWire(e)
+		}
+		return res, nil
+	case entryEdgeOutbox:
+		return f.applyOutbox(tx, en)
+	case entrySetSecrets:
+		meta := tx.Bucket(bucketMeta)
+		if meta.Get(keySecrets) == nil {
+			if err := meta.Put(keySecrets, encodeSecrets(en.Secrets)); err != nil {
+				return nil, err
+			}
+		}
+		return &result{}, nil
+	case entryAddEnrolToken:
+		return addToken(tx, en)
+	case entryConsumeEnrolToken:
+		return consumeToken(tx, en)
+	}
+	return nil, fmt.Errorf("entry type %d decoded but not applied", en.Type)
+}
+
+// execute runs one command. It returns the command's outcome, or a storage
+// failure as its second value.
+func (f *fsm) execute(tx *bbolt.Tx, c record.Command) (outcome, storeErr error) {
+	w := &writer{reader: reader{tx}, cmd: c, fromEdge: c.Origin != record.OriginCentral}
+	err := f.exec(w, c)
+	if w.storeErr != nil {
+		return nil, w.storeErr
+	}
+	return err, nil
+}
+
+func (f *fsm) applyOutbox(tx *bbolt.Tx, en entry) (*result, error) {
+	hb := tx.Bucket(bucketHWM)
+	key := hwmKey(en.UAI, en.Epoch)
+	hwm := u64(hb.Get(key))
+	for _, c := range en.Commands {
+		if c.Seq <= hwm {
+			continue // retransmitted: applied before
+		}
+		hwm = c.Seq
+		outcome, err := f.execute(tx, c)
+		if err != nil {
+			return nil, err
+		}
+		if outcome == nil {
+			continue
+		}
+		if err := f.notice(tx, c, outcome); err != nil {
+			return nil, err
+		}
+	}
+	if err := hb.Put(key, be(hwm)); err != nil {
+		return nil, err
+	}
+	return &result{HWM: hwm}, nil
+}
+
+// notice records, in the command's partition, that central refused a
+// command made at an edge, so that its author sees it.
+func (f *fsm) notice(tx *bbolt.Tx, c record.Command, outcome error) error {
+	code, msg := "error", "La modification n'a pas pu être appliquée."
+	if r, ok := record.AsRejection(outcome); ok {
+		code, msg = r.Code, r.Message
+	}
+	body, _ := json.Marshal(struct {
+		User    string `json:"user"`
+		Op      string `json:"op"`
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Seq     uint64 `json:"seq"`
+	}{c.User, c.Op, code, msg, c.Seq})
+	partition := c.Partition
+	if partition == "" {
+		partition = c.Origin
+	}
+	w := &writer{reader: reader{tx}, cmd: c}
+	err := w.Put(record.Record{Partition: partition, ID: noticeID(c), Kind: KindNotice, Body: body})
+	if w.storeErr != nil {
+		return w.storeErr
+	}
+	if err != nil {
+		f.log.Error("cannot record refusal notice", "origin", c.Origin, "seq", c.Seq, "err", err)
+	}
+	return nil
+}
+
+// noticeID derives a UUIDv7-shaped id from the command, so that every node
+// mints the same one: the command's time in the top 48 bits, a hash of its
+// origin, epoch and sequence number in the rest.
+func noticeID(c record.Command) string {
+	h := sha256.New()
+	h.Write([]byte(c.Origin))
+	h.Write(binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, c.Epoch), c.Seq))
+	var u [16]byte
+	copy(u[6:], h.Sum(nil))
+	ms := uint64(c.Time)
+	u[0], u[1], u[2], u[3], u[4], u[5] = byte(ms>>40), byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
+	u[6] = u[6]&0x0f | 0x70
+	u[8] = u[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
+}
+
+// enrolToken is an enrolment token as stored (by the hash of its secret).
+type enrolToken struct {
+	UAI     string
+	Expires int64 // unix ms
+	Used    bool
+}
+
+func encodeToken(t enrolToken) []byte {
+	e := encoder{}
+	e.str(t.UAI)
+	e.varint(t.Expires)
+	used := byte(0)
+	if t.Used {
+		used = 1
+	}
+	e.byte(used)
+	return e.b
+}
+
+func decodeToken(b []byte) (enrolToken, error) {
+	d := decoder{b: b}
+	t := enrolToken{UAI: d.str("uai"), Expires: d.varint("expiry"), Used: d.byte("used") == 1}
+	return t, d.end("token")
+}
+
+func addToken(tx *bbolt.Tx, en entry) (*result, error) {
+	b := tx.Bucket(bucketTokens)
+	if en.TokenHash == "" || en.UAI == "" {
+		return &result{Err: toWire(fmt.Errorf("%w: token hash and uai are required", ErrInvalidRecord))}, nil
+	}
+	if b.Get([]byte(en.TokenHash)) != nil {
+		return &result{Err: toWire(ErrTokenExists)}, nil
+	}
+	return &result{}, b.Put([]byte(en.TokenHash), encodeToken(enrolToken{UAI: en.UAI, Expires: en.Time}))
+}
+
+func consumeToken(tx *bbolt.Tx, en entry) (*result, error) {
+	b := tx.Bucket(bucketTokens)
+	v := b.Get([]byte(en.TokenHash))
+	if v == nil {
+		return &result{Err: toWire(ErrTokenUnknown)}, nil
+	}
+	t, err := decodeToken(v)
+	if err != nil {
+		return &result{Err: toWire(err)}, nil
+	}
+	switch {
+	case t.Used:
+		return &result{Err: toWire(ErrTokenUsed)}, nil
+	case en.Time >= t.Expires:
+		return &result{Err: toWire(ErrTokenExpired)}, nil
+	}
+	t.Used = true
+	return &result{UAI: t.UAI}, b.Put([]byte(en.TokenHash), encodeToken(t))
+}
+
+// Secrets are the cluster's shared secrets, created once by the first
+// leader and kept in the replicated state.
+type Secrets struct {
+	CACertPEM  []byte // the internal CA that signs edge and server certificates
+	CAKeyPEM   []byte
+	SessionKey []byte // HMAC key of portal session tokens (32 bytes)
+	ClusterKey []byte // authenticates calls between central nodes (32 bytes)
+}
+
+func encodeSecrets(s Secrets) []byte {
+	return encodeEntry(entry{Type: entrySetSecrets, Secrets: s})[1:]
+}
+
+func decodeSecrets(b []byte) (Secrets, error) {
+	en, err := decodeEntry(append([]byte{entrySetSecrets}, b...))
+	return en.Secrets, err
+}

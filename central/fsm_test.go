@@ -1,0 +1,269 @@
+package central
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/hashicorp/raft"
+
+	"atrium/record"
+)
+
+func newTestFSM(t *testing.T) *fsm {
+	t.Helper()
+	f, err := openFSM(filepath.Join(t.TempDir(), "state.db"), testExec, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.close() })
+	return f
+}
+
+// applyAll applies entries as one batch at consecutive indexes.
+func applyAll(t *testing.T, f *fsm, ens ...entry) []*result {
+	t.Helper()
+	start := f.applied.Load() + 1
+	logs := make([]*raft.Log, len(ens))
+	for i, en := range ens {
+		logs[i] = &raft.Log{Index: start + uint64(i), Type: raft.LogCommand, Data: encodeEntry(en)}
+	}
+	out := make([]*result, len(ens))
+	for i, r := range f.ApplyBatch(logs) {
+		out[i] = r.(*result)
+	}
+	return out
+}
+
+func exec(cmds ...record.Command) entry { return entry{Type: entryExecCommands, Commands: cmds} }
+
+func get(t *testing.T, f *fsm, partition, id string) (record.Record, bool) {
+	t.Helper()
+	var rec record.Record
+	var ok bool
+	if err := f.view(func(r reader) error {
+		var err error
+		rec, ok, err = r.Get(partition, id)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return rec, ok
+}
+
+func TestPutVersionsAndFeed(t *testing.T) {
+	f := newTestFSM(t)
+	res := applyAll(t, f,
+		exec(putCmd("central", "P", "a", "ka", "1", 1000)),
+		exec(putCmd("central", "P", "b", "", "1", 1000), putCmd("central", "P", "a", "ka", "2", 1000)),
+	)
+	for i, r := range res {
+		for j, e := range r.Errs {
+			if e != nil {
+				t.Fatalf("entry %d command %d: %v", i, j, e.err())
+			}
+		}
+	}
+	a, _ := get(t, f, "P", "a")
+	if want := (record.Version{Central: 2, Edge: 0, HLC: record.Stamp(1000, 0) + 2}); a.Version != want || a.Seq != 3 {
+		t.Errorf("a = version %+v seq %d, want %+v seq 3", a.Version, a.Seq, want)
+	}
+	// An edge's command bumps the edge counter.
+	applyAll(t, f, exec(putCmd("0130040Y", "P", "a", "ka", "3", 2000)))
+	a, _ = get(t, f, "P", "a")
+	if a.Version.Central != 3 || a.Version.Edge != 1 || a.Version.HLC != record.Stamp(2000, 0) {
+		t.Errorf("a.Version after edge command = %+v, want {3 1 %d}", a.Version, record.Stamp(2000, 0))
+	}
+	var feed []string
+	var last uint64
+	f.view(func(r reader) error {
+		recs, l, err := r.changes("P", 0, 10)
+		for _, rec := range recs {
+			feed = append(feed, rec.ID)
+		}
+		last = l
+		return err
+	})
+	if diff := cmp.Diff([]string{"b", "a"}, feed); diff != "" || last != 4 {
+		t.Errorf("changes(P, 0) = %v last %d, want [b a] last 4 (-want +got):\n%s", feed, last, diff)
+	}
+	f.view(func(r reader) error {
+		recs, l, _ := r.changes("P", 0, 1)
+		if len(recs) != 1 || l != 2 {
+			t.Errorf("changes(P, 0, limit 1) = %d records last %d, want 1 record last 2", len(recs), l)
+		}
+		recs, l, _ = r.changes("P", 4, 10)
+		if len(recs) != 0 || l != 4 {
+			t.Errorf("changes(P, 4) = %d records last %d, want none, last 4", len(recs), l)
+		}
+		return nil
+	})
+}
+
+func TestKeyIndexAndScan(t *testing.T) {
+	f := newTestFSM(t)
+	ids := []string{"01900000-0000-7000-8000-000000000001", "01900000-0000-7000-8000-000000000002", "01900000-0000-7000-8000-000000000003"}
+	for i, id := range ids {
+		applyAll(t, f, exec(putCmd("central", "P", id, "k"+id[len(id)-1:], "v", int64(i))))
+	}
+	res := applyAll(t, f, exec(putCmd("central", "P", "x", "k1", "v", 5)))
+	if e := res[0].Errs[0].err(); e == nil {
+		t.Errorf("put with a taken key = nil, want a rejection")
+	}
+	var got []string
+	f.view(func(r reader) error {
+		return r.Scan("P", "item", func(rec record.Record) error { got = append(got, rec.ID); return nil })
+	})
+	want := []string{ids[2], ids[1], ids[0]}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Scan newest first (-want +got):\n%s", diff)
+	}
+	// Delete the middle one: gone from Scan and ByKey, kept as tombstone.
+	del := putCmd("central", "P", ids[1], "k2", "", 9)
+	del.Args = []byte(`{"ID":"` + ids[1] + `","Key":"k2","Deleted":true}`)
+	applyAll(t, f, exec(del))
+	got = nil
+	f.view(func(r reader) error {
+		if _, ok, _ := r.ByKey("item", "k2"); ok {
+			t.Errorf("ByKey(item, k2) found a deleted record")
+		}
+		if rec, ok, _ := r.ByKey("item", "k3"); !ok || rec.ID != ids[2] {
+			t.Errorf("ByKey(item, k3) = %v %v, want %s", rec.ID, ok, ids[2])
+		}
+		return r.Scan("P", "item", func(rec record.Record) error {
+			got = append(got, rec.ID)
+			return record.ErrStop
+		})
+	})
+	if diff := cmp.Diff([]string{ids[2]}, got); diff != "" {
+		t.Errorf("Scan with ErrStop (-want +got):\n%s", diff)
+	}
+	if rec, ok := get(t, f, "P", ids[1]); !ok || !rec.Deleted {
+		t.Errorf("Get(deleted) = %+v %v, want a tombstone", rec, ok)
+	}
+}
+
+func TestOutboxAppliedOnce(t *testing.T) {
+	f := newTestFSM(t)
+	const uai = "0130040Y"
+	cmd := func(seq uint64, id string) record.Command {
+		c := putCmd(uai, uai, id, "", "v"+id, 1000+int64(seq))
+		c.Epoch, c.Seq = 7, seq
+		return c
+	}
+	rej := record.Command{Origin: uai, Epoch: 7, Seq: 3, User: "u1", Op: "test.reject", Partition: uai, Time: 1003}
+	batch := entry{Type: entryEdgeOutbox, UAI: uai, Epoch: 7, Commands: []record.Command{cmd(1, "a"), cmd(2, "b"), rej}}
+	res := applyAll(t, f, batch)
+	if res[0].HWM != 3 {
+		t.Fatalf("hwm = %d, want 3", res[0].HWM)
+	}
+	// Retransmission with one new command: only seq 4 applies.
+	batch.Commands = append(batch.Commands, cmd(4, "c"))
+	res = applyAll(t, f, batch)
+	if res[0].HWM != 4 {
+		t.Fatalf("hwm after retransmission = %d, want 4", res[0].HWM)
+	}
+	if a, _ := get(t, f, uai, "a"); a.Version.Central != 1 {
+		t.Errorf("a applied %d times, want once", a.Version.Central)
+	}
+	var notices []string
+	f.view(func(r reader) error {
+		if got := r.highWater(uai, 7); got != 4 {
+			t.Errorf("highWater = %d, want 4", got)
+		}
+		return r.Scan(uai, KindNotice, func(rec record.Record) error {
+			notices = append(notices, string(rec.Body))
+			return nil
+		})
+	})
+	want := []string{`{"user":"u1","op":"test.reject","code":"forbidden","message":"Action interdite.","seq":3}`}
+	if diff := cmp.Diff(want, notices); diff != "" {
+		t.Errorf("notices (-want +got):\n%s", diff)
+	}
+}
+
+func TestEnrolTokens(t *testing.T) {
+	f := newTestFSM(t)
+	res := applyAll(t, f,
+		entry{Type: entryAddEnrolToken, TokenHash: "h1", UAI: "0130040Y", Time: 5000},
+		entry{Type: entryAddEnrolToken, TokenHash: "h1", UAI: "0060001A", Time: 5000},
+		entry{Type: entryConsumeEnrolToken, TokenHash: "h1", Time: 4000},
+		entry{Type: entryConsumeEnrolToken, TokenHash: "h1", Time: 4001},
+		entry{Type: entryAddEnrolToken, TokenHash: "h2", UAI: "0130040Y", Time: 5000},
+		entry{Type: entryConsumeEnrolToken, TokenHash: "h2", Time: 5000},
+		entry{Type: entryConsumeEnrolToken, TokenHash: "nope", Time: 1},
+	)
+	wantErrs := []error{nil, ErrTokenExists, nil, ErrTokenUsed, nil, ErrTokenExpired, ErrTokenUnknown}
+	for i, want := range wantErrs {
+		if got := res[i].Err.err(); !errors.Is(got, want) || (want == nil && got != nil) {
+			t.Errorf("entry %d: err = %v, want %v", i, got, want)
+		}
+	}
+	if res[2].UAI != "0130040Y" {
+		t.Errorf("consume uai = %q, want 0130040Y", res[2].UAI)
+	}
+}
+
+func TestUnknownEntrySkipped(t *testing.T) {
+	f := newTestFSM(t)
+	logs := []*raft.Log{
+		{Index: 1, Type: raft.LogCommand, Data: []byte{200, 1, 2}},
+		{Index: 2, Type: raft.LogCommand, Data: encodeEntry(exec(putCmd("central", "P", "a", "", "1", 1)))},
+	}
+	out := f.ApplyBatch(logs)
+	if r := out[0].(*result); r.Err == nil {
+		t.Errorf("unknown entry result = %+v, want an error", r)
+	}
+	if _, ok := get(t, f, "P", "a"); !ok || f.applied.Load() != 2 {
+		t.Errorf("entry after unknown one not applied (applied=%d)", f.applied.Load())
+	}
+}
+
+type memSink struct {
+	bytes.Buffer
+	cancelled bool
+}
+
+func (s *memSink) ID() string    { return "test" }
+func (s *memSink) Cancel() error { s.cancelled = true; return nil }
+func (s *memSink) Close() error  { return nil }
+
+func TestSnapshotRestore(t *testing.T) {
+	f := newTestFSM(t)
+	applyAll(t, f, exec(putCmd("central", "P", "a", "ka", "1", 1)))
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Writes after the snapshot began are not in it.
+	applyAll(t, f, exec(putCmd("central", "P", "b", "", "1", 2)))
+	var sink memSink
+	if err := snap.Persist(&sink); err != nil {
+		t.Fatal(err)
+	}
+	snap.Release()
+
+	g := newTestFSM(t)
+	if err := g.Restore(io.NopCloser(&sink)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := get(t, g, "P", "a"); !ok {
+		t.Errorf("restored state lacks a")
+	}
+	if _, ok := get(t, g, "P", "b"); ok {
+		t.Errorf("restored state has b, written after the snapshot")
+	}
+	if g.applied.Load() != 1 {
+		t.Errorf("applied after restore = %d, want 1", g.applied.Load())
+	}
+	if err := g.Restore(io.NopCloser(bytes.NewReader([]byte("not a bbolt file")))); err == nil {
+		t.Errorf("Restore(garbage) = nil, want an error")
+	}
+	if _, ok := get(t, g, "P", "a"); !ok {
+		t.Errorf("failed restore lost the state")
+	}
+}
