@@ -1,0 +1,276 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"atrium/appliance"
+	"atrium/central"
+	"atrium/central/admin"
+	"atrium/ent"
+	"atrium/health"
+	"atrium/portal"
+	"atrium/record"
+	"atrium/replication"
+)
+
+// CentralConfig configures a central node. Every address is host:port on
+// which the node listens and which it advertises to its peers.
+type CentralConfig struct {
+	Name          string   // node name, unique in the cluster (required)
+	DataDir       string   // raft log, snapshots and state machine (required)
+	HTTPAddr      string   // portal, JSON API, health, operator API (required)
+	RaftAddr      string   // raft transport, TCP (required)
+	SerfAddr      string   // serf gossip among central nodes, TCP+UDP (required)
+	QUICAddr      string   // replication listener for the edges, UDP (required)
+	Bootstrap     bool     // start a new cluster when DataDir holds none
+	Join          []string // serf addresses of any members to join
+	OperatorToken string   // bearer token of the operator API; empty disables it
+	Logger        *slog.Logger
+	Registry      *prometheus.Registry // nil: a fresh one
+}
+
+// Central is a running central node.
+type Central struct {
+	cfg     CentralConfig
+	log     *slog.Logger
+	Node    *central.Node
+	Repl    *replication.Server // nil until the cluster's secrets are known
+	httpLn  net.Listener
+	httpSrv *http.Server
+	late    lateHandler
+
+	mu      sync.Mutex
+	replErr error
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// StartCentral starts a central node and returns once its listeners are
+// open. The portal and the replication listener come up as soon as the
+// cluster's secrets are known (after the first leader election).
+func StartCentral(ctx context.Context, cfg CentralConfig) (*Central, error) {
+	if cfg.Name == "" || cfg.DataDir == "" || cfg.HTTPAddr == "" || cfg.RaftAddr == "" || cfg.SerfAddr == "" || cfg.QUICAddr == "" {
+		return nil, errors.New("node: central needs Name, DataDir, HTTPAddr, RaftAddr, SerfAddr and QUICAddr")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("node", cfg.Name)
+	reg := cfg.Registry
+	if reg == nil {
+		reg = health.NewRegistry()
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen http: %w", err)
+	}
+	n, err := central.New(central.Config{
+		Name:      cfg.Name,
+		DataDir:   cfg.DataDir,
+		RaftAddr:  cfg.RaftAddr,
+		SerfAddr:  cfg.SerfAddr,
+		HTTPURL:   "http://" + ln.Addr().String(),
+		QUICAddr:  cfg.QUICAddr,
+		Bootstrap: cfg.Bootstrap,
+		Join:      cfg.Join,
+		Exec:      ent.Exec,
+		NewCA: func() ([]byte, []byte, error) {
+			return appliance.NewCA("Atrium, autorité de certification régionale", time.Now())
+		},
+		Logger:     log,
+		Registerer: reg,
+	})
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("start central node: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	c := &Central{cfg: cfg, log: log, Node: n, httpLn: ln, cancel: cancel}
+	c.late.set(http.HandlerFunc(starting))
+
+	mux := http.NewServeMux()
+	health.Mount(mux, health.Config{Status: c.status, Ready: c.ready, Gatherer: reg})
+	mux.Handle("/internal/v1/", n.InternalHandler())
+	mux.Handle("/", &c.late)
+	c.httpSrv = &http.Server{Handler: health.Instrument(mux, reg), ReadHeaderTimeout: 10 * time.Second}
+
+	c.wg.Add(3)
+	go func() {
+		defer c.wg.Done()
+		if err := n.Serve(ctx); err != nil {
+			log.Error("central node stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer c.wg.Done()
+		if err := c.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer c.wg.Done()
+		if err := c.serveWhenReady(ctx, mux, reg); err != nil && ctx.Err() == nil {
+			c.mu.Lock()
+			c.replErr = err
+			c.mu.Unlock()
+			log.Error("central services stopped", "err", err)
+		}
+	}()
+	return c, nil
+}
+
+// serveWhenReady waits for the cluster's secrets, then installs the portal,
+// the enrolment and operator APIs and runs the replication listener.
+func (c *Central) serveWhenReady(ctx context.Context, mux *http.ServeMux, reg prometheus.Registerer) error {
+	secrets, err := c.Node.Secrets(ctx)
+	if err != nil {
+		return fmt.Errorf("wait for cluster secrets: %w", err)
+	}
+	ca, err := appliance.LoadCA(secrets.CACertPEM, secrets.CAKeyPEM)
+	if err != nil {
+		return fmt.Errorf("load cluster CA: %w", err)
+	}
+	svc, err := ent.NewService(ent.ServiceConfig{Store: c.Node, Origin: record.OriginCentral, SessionKey: secrets.SessionKey})
+	if err != nil {
+		return err
+	}
+	p, err := portal.New(portal.Config{Service: svc, Node: c.cfg.Name, Role: "central", Logger: c.log})
+	if err != nil {
+		return err
+	}
+	host, _, _ := net.SplitHostPort(c.cfg.QUICAddr)
+	serverCert, err := ca.IssueServer(c.cfg.Name, []string{host}, time.Now(), 365*24*time.Hour)
+	if err != nil {
+		return fmt.Errorf("issue replication certificate: %w", err)
+	}
+	repl, err := replication.NewServer(replication.ServerConfig{
+		Addr:       c.cfg.QUICAddr,
+		TLS:        appliance.ServerTLS(serverCert, ca.Pool()),
+		Source:     c.Node,
+		UAIOf:      appliance.EdgeUAI,
+		Visible:    ent.PublishedToEdge,
+		Logger:     c.log,
+		Registerer: reg,
+	})
+	if err != nil {
+		return fmt.Errorf("start replication server: %w", err)
+	}
+	c.mu.Lock()
+	c.Repl = repl
+	c.mu.Unlock()
+
+	app := http.NewServeMux()
+	app.Handle("POST "+appliance.EnrolPath, appliance.EnrolHandler(enroller{c.Node, ca}, time.Now))
+	app.Handle("/api/v1/admin/", admin.New(admin.Config{
+		Token:   c.cfg.OperatorToken,
+		Cluster: c.Node,
+		Edges:   repl.Edges,
+		Logger:  c.log,
+	}))
+	app.Handle("/", p.Handler())
+	c.late.set(app)
+	return repl.Serve(ctx)
+}
+
+// enroller lets the enrolment API consume tokens through raft and sign
+// with the cluster's CA.
+type enroller struct {
+	n  *central.Node
+	ca *appliance.CA
+}
+
+func (e enroller) ConsumeEnrolToken(ctx context.Context, hash string) (string, error) {
+	uai, err := e.n.ConsumeEnrolToken(ctx, hash)
+	switch {
+	case err == nil:
+		return uai, nil
+	case errors.Is(err, central.ErrTokenUsed), errors.Is(err, central.ErrTokenExpired), errors.Is(err, central.ErrTokenUnknown):
+		return "", err
+	default: // no leader, shutting down: the token is still good, try again
+		return "", fmt.Errorf("%w: %w", appliance.ErrUnavailable, err)
+	}
+}
+func (e enroller) CA(context.Context) (*appliance.CA, error) { return e.ca, nil }
+func (e enroller) CentralQUIC() []string {
+	var addrs []string
+	for _, m := range e.n.Members() {
+		if m.Status == "alive" && m.QUICAddr != "" {
+			addrs = append(addrs, m.QUICAddr)
+		}
+	}
+	return addrs
+}
+
+// URL is the node's HTTP base URL.
+func (c *Central) URL() string { return "http://" + c.httpLn.Addr().String() }
+
+// Name is the node's name in the cluster.
+func (c *Central) Name() string { return c.cfg.Name }
+
+func (c *Central) repl() *replication.Server {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Repl
+}
+
+func (c *Central) ready() error {
+	leader, _ := c.Node.Leader()
+	if leader == "" {
+		return errors.New("no raft leader known")
+	}
+	if c.repl() == nil {
+		return errors.New("waiting for the cluster's secrets")
+	}
+	return nil
+}
+
+func (c *Central) status() health.Status {
+	leader, _ := c.Node.Leader()
+	st := health.Status{
+		Node:   c.cfg.Name,
+		Role:   "central",
+		Leader: leader,
+		Raft: &health.RaftStatus{
+			State:        c.Node.RaftState(),
+			CommitIndex:  c.Node.CommitIndex(),
+			AppliedIndex: c.Node.AppliedIndex(),
+		},
+	}
+	for _, m := range c.Node.Members() {
+		st.Members = append(st.Members, health.MemberStatus{Name: m.Name, Status: m.Status, Leader: m.Leader})
+	}
+	if r := c.repl(); r != nil {
+		for _, e := range r.Edges() {
+			st.Edges = append(st.Edges, health.EdgeStatus{
+				UAI: e.UAI, Connected: e.Connected, Epoch: e.Epoch, Outbox: e.Outbox, Lag: e.Lag, LastSeen: e.LastSeen,
+			})
+		}
+	}
+	return st
+}
+
+// Close stops the node: HTTP first, then replication and raft.
+func (c *Central) Close() error {
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := c.httpSrv.Shutdown(sctx)
+	c.cancel()
+	c.wg.Wait()
+	return err
+}
+
+func starting(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Retry-After", "1")
+	http.Error(w, "Atrium démarre : réessayez dans un instant.", http.StatusServiceUnavailable)
+}

@@ -1,0 +1,202 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"atrium/appliance"
+	"atrium/edge"
+	"atrium/ent"
+	"atrium/health"
+	"atrium/portal"
+)
+
+// EdgeConfig configures a lycée's edge appliance.
+type EdgeConfig struct {
+	Name     string // node name shown in status; "" means "edge-" + UAI
+	DataDir  string // identity, replica and outbox (required)
+	HTTPAddr string // portal and API on the school LAN (required)
+
+	// Enrolment, on first start only: the one-time token printed by
+	// `atrium ctl edge add` and the central HTTP URL that redeems it.
+	EnrolToken string
+	CentralURL string
+
+	// Servers overrides the central QUIC addresses learnt at enrolment (the
+	// demo puts its WAN fault proxies there).
+	Servers []string
+
+	Logger   *slog.Logger
+	Registry *prometheus.Registry // nil: a fresh one
+}
+
+// Edge is a running edge appliance.
+type Edge struct {
+	cfg     EdgeConfig
+	UAI     string
+	Node    *edge.Node
+	httpLn  net.Listener
+	httpSrv *http.Server
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// StartEdge enrols the appliance if it has no identity yet, opens its
+// replica and starts serving the portal and syncing with central.
+func StartEdge(ctx context.Context, cfg EdgeConfig) (*Edge, error) {
+	if cfg.DataDir == "" || cfg.HTTPAddr == "" {
+		return nil, errors.New("node: edge needs DataDir and HTTPAddr")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create edge data dir: %w", err)
+	}
+	idDir := filepath.Join(cfg.DataDir, "identity")
+	id, err := appliance.LoadIdentity(idDir)
+	if err != nil {
+		if cfg.EnrolToken == "" {
+			return nil, fmt.Errorf("edge is not enrolled (run it once with --enroll TOKEN --central URL): %w", err)
+		}
+		ectx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		id, err = appliance.Enroll(ectx, cfg.CentralURL, cfg.EnrolToken, idDir)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("enrol edge: %w", err)
+		}
+		log.Info("edge enrolled", "uai", id.UAI)
+	}
+	if cfg.Name == "" {
+		cfg.Name = "edge-" + id.UAI
+	}
+	log = log.With("node", cfg.Name, "uai", id.UAI)
+	sessionKey, err := loadOrCreateKey(filepath.Join(cfg.DataDir, "session.key"))
+	if err != nil {
+		return nil, err
+	}
+	servers := cfg.Servers
+	if len(servers) == 0 {
+		servers = id.Central
+	}
+	reg := cfg.Registry
+	if reg == nil {
+		reg = health.NewRegistry()
+	}
+	en, err := edge.New(edge.Config{
+		DataDir:    cfg.DataDir,
+		UAI:        id.UAI,
+		Exec:       ent.Exec,
+		Servers:    servers,
+		TLS:        id.ClientTLS(),
+		Logger:     log,
+		Registerer: reg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open edge replica: %w", err)
+	}
+	svc, err := ent.NewService(ent.ServiceConfig{Store: en.Store(), Origin: id.UAI, SessionKey: sessionKey})
+	if err != nil {
+		return nil, err
+	}
+	p, err := portal.New(portal.Config{
+		Service: svc, Node: cfg.Name, Role: "edge", UAI: id.UAI, Logger: log,
+		Offline: func() (bool, int) { return !en.Connected(), en.Store().OutboxLen() },
+	})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen http: %w", err)
+	}
+	e := &Edge{cfg: cfg, UAI: id.UAI, Node: en, httpLn: ln}
+	mux := http.NewServeMux()
+	health.Mount(mux, health.Config{Status: e.status, Ready: e.ready, Gatherer: reg})
+	mux.Handle("/", p.Handler())
+	e.httpSrv = &http.Server{Handler: health.Instrument(mux, reg), ReadHeaderTimeout: 10 * time.Second}
+
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	e.cancel = cancel
+	e.wg.Add(2)
+	go func() {
+		defer e.wg.Done()
+		if err := en.Serve(ctx); err != nil && ctx.Err() == nil {
+			log.Error("edge sync stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer e.wg.Done()
+		if err := e.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", "err", err)
+		}
+	}()
+	return e, nil
+}
+
+// URL is the edge's HTTP base URL.
+func (e *Edge) URL() string { return "http://" + e.httpLn.Addr().String() }
+
+func (e *Edge) ready() error {
+	st := e.Node.Status()
+	if st.Checkpoints[e.UAI] == 0 && !st.Connected {
+		return errors.New("replica empty and central not reached yet")
+	}
+	return nil
+}
+
+func (e *Edge) status() health.Status {
+	st := e.Node.Status()
+	return health.Status{
+		Node: e.cfg.Name,
+		Role: "edge",
+		UAI:  e.UAI,
+		Sync: &health.SyncStatus{
+			Connected:   st.Connected,
+			Outbox:      st.Outbox,
+			Checkpoints: st.Checkpoints,
+			LastSync:    st.LastSync,
+		},
+	}
+}
+
+// Close stops the edge: HTTP first, then sync, then the replica.
+func (e *Edge) Close() error {
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := e.httpSrv.Shutdown(sctx)
+	e.cancel()
+	e.wg.Wait()
+	return err
+}
+
+// loadOrCreateKey returns the 32-byte key stored at path, creating it on
+// first use. The edge signs its own sessions: a stolen appliance must not
+// be able to forge sessions accepted at central.
+func loadOrCreateKey(path string) ([]byte, error) {
+	if k, err := os.ReadFile(path); err == nil && len(k) == 32 {
+		return k, nil
+	}
+	k := make([]byte, 32)
+	rand.Read(k)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, k, 0o600); err != nil {
+		return nil, fmt.Errorf("write session key: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return nil, fmt.Errorf("write session key: %w", err)
+	}
+	return k, nil
+}
