@@ -1,0 +1,51 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"atrium/demo"
+)
+
+func runDemo(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "wan" {
+		return runDemoWAN(ctx, args[1:])
+	}
+	fs := newFlagSet("demo", "", "Run a whole region on this machine: three central nodes and an edge per lycée, as separate processes,\nwith synthetic data. Ctrl-C stops every process. 'atrium demo wan cut|restore UAI --dir DIR' cuts or restores a lycée's link.")
+	dir := fs.String("dir", "", "state directory (default: a fresh temporary directory, printed at start)")
+	seed := fs.Int64("seed", 1, "synthetic data seed")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return demo.Run(ctx, demo.Config{Dir: *dir, Seed: *seed})
+}
+
+func runDemoWAN(ctx context.Context, args []string) error {
+	if len(args) == 0 || (args[0] != "cut" && args[0] != "restore") {
+		return fmt.Errorf("usage: atrium demo wan cut|restore UAI --dir DIR")
+	}
+	action := args[0]
+	fs := newFlagSet("demo wan "+action, "UAI", "Cut or restore the WAN link of a lycée's edge in a running demo.")
+	dir := fs.String("dir", "", "the running demo's state directory (required)")
+	// Accept the UAI before or after the flags.
+	rest := args[1:]
+	var uai string
+	if len(rest) > 0 && rest[0] != "" && rest[0][0] != '-' {
+		uai, rest = rest[0], rest[1:]
+	}
+	if err := fs.Parse(rest); err != nil {
+		return err
+	}
+	if uai == "" && fs.NArg() > 0 {
+		uai = fs.Arg(0)
+	}
+	if uai == "" || *dir == "" {
+		fs.Usage()
+		return fmt.Errorf("a UAI and --dir are required")
+	}
+	if err := demo.SetWAN(ctx, *dir, uai, action == "cut"); err != nil {
+		return err
+	}
+	fmt.Printf("WAN link of %s: %s\n", uai, map[string]string{"cut": "cut", "restore": "restored"}[action])
+	return nil
+}
