@@ -116,9 +116,10 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.register(cfg.Registerer)
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go func() { defer n.wg.Done(); n.member.drain(n.stop, n.poke) }()
 	go func() { defer n.wg.Done(); n.reconcileLoop() }()
+	go func() { defer n.wg.Done(); n.joinLoop() }()
 	return n, nil
 }
 
@@ -182,11 +183,27 @@ func (n *Node) start() error {
 	if err != nil {
 		return fmt.Errorf("central: %w", err)
 	}
-	if err := n.member.join(n.cfg.Join); err != nil {
-		// Not fatal: the serf snapshot or a later join may reach peers.
-		n.log.Warn("serf join failed", "join", n.cfg.Join, "err", err)
-	}
 	return nil
+}
+
+// joinLoop joins the serf cluster through cfg.Join, retrying with backoff
+// until it succeeds or the node stops: nodes of a cluster start in any
+// order, so the member named may not be listening yet.
+func (n *Node) joinLoop() {
+	wait := 250 * time.Millisecond
+	for {
+		err := n.member.join(n.cfg.Join)
+		if err == nil {
+			return
+		}
+		n.log.Warn("serf join failed, retrying", "join", n.cfg.Join, "retryIn", wait, "err", err)
+		select {
+		case <-n.stop:
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 10*time.Second)
+	}
 }
 
 // Serve runs until ctx is cancelled, then shuts the node down.

@@ -66,6 +66,7 @@ func StartCentral(ctx context.Context, cfg CentralConfig) (*Central, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	baseLog := log
 	log = log.With("node", cfg.Name)
 	reg := cfg.Registry
 	if reg == nil {
@@ -88,7 +89,7 @@ func StartCentral(ctx context.Context, cfg CentralConfig) (*Central, error) {
 		NewCA: func() ([]byte, []byte, error) {
 			return appliance.NewCA("Atrium, autorité de certification régionale", time.Now())
 		},
-		Logger:     log,
+		Logger:     baseLog, // central names the node itself
 		Registerer: reg,
 	})
 	if err != nil {
