@@ -78,16 +78,17 @@ func (s *Store) ApplyChanges(partition string, recs []record.Record, checkpoint 
 	return nil
 }
 
-// Outbox returns up to limit commands not yet acknowledged by central,
-// oldest first (limit <= 0 means 1000).
-func (s *Store) Outbox(limit int) ([]record.Command, error) {
+// Outbox returns up to limit commands not yet acknowledged by central whose
+// sequence is above after, oldest first (limit <= 0 means 1000). The sync
+// client passes the last sequence it has in flight.
+func (s *Store) Outbox(after uint64, limit int) ([]record.Command, error) {
 	if limit <= 0 {
 		limit = defaultOutboxLimit
 	}
 	var cmds []record.Command
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketOutbox).Cursor()
-		for k, v := c.First(); k != nil && len(cmds) < limit; k, v = c.Next() {
+		for k, v := c.Seek(u64(after + 1)); k != nil && len(cmds) < limit; k, v = c.Next() {
 			cmd, err := decodeCommand(v)
 			if err != nil {
 				return fmt.Errorf("outbox entry %x: %w", k, err)

@@ -102,7 +102,7 @@ func byKey(t *testing.T, s *Store, kind, key string) (record.Record, bool) {
 
 func outbox(t *testing.T, s *Store) []record.Command {
 	t.Helper()
-	cmds, err := s.Outbox(0)
+	cmds, err := s.Outbox(0, 0)
 	if err != nil {
 		t.Fatalf("Outbox = %v", err)
 	}
@@ -335,7 +335,7 @@ func TestAckOutboxRemovesAcknowledgedOnly(t *testing.T) {
 	if err := s.AckOutbox(s.Epoch(), 3); err != nil || s.OutboxLen() != 2 {
 		t.Errorf("repeated AckOutbox = %v, OutboxLen %d; want nil, 2", err, s.OutboxLen())
 	}
-	if cmds, err := s.Outbox(1); err != nil || len(cmds) != 1 || cmds[0].Seq != 4 {
+	if cmds, err := s.Outbox(0, 1); err != nil || len(cmds) != 1 || cmds[0].Seq != 4 {
 		t.Errorf("Outbox(1) = %v, %v; want the oldest, seq 4", seqs(cmds), err)
 	}
 }

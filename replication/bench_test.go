@@ -20,11 +20,11 @@ type nopSink struct {
 	done       chan struct{}
 }
 
-func (k *nopSink) Epoch() uint64                        { return 1 }
-func (k *nopSink) Checkpoint(string) (uint64, error)    { return k.checkpoint.Load(), nil }
-func (k *nopSink) Outbox(int) ([]record.Command, error) { return nil, nil }
-func (k *nopSink) AckOutbox(uint64, uint64) error       { return nil }
-func (k *nopSink) OutboxChanged() <-chan struct{}       { return nil }
+func (k *nopSink) Epoch() uint64                                { return 1 }
+func (k *nopSink) Checkpoint(string) (uint64, error)            { return k.checkpoint.Load(), nil }
+func (k *nopSink) Outbox(uint64, int) ([]record.Command, error) { return nil, nil }
+func (k *nopSink) AckOutbox(uint64, uint64) error               { return nil }
+func (k *nopSink) OutboxChanged() <-chan struct{}               { return nil }
 func (k *nopSink) ApplyChanges(_ string, _ []record.Record, cp uint64) error {
 	if k.checkpoint.Swap(cp) < k.target && cp >= k.target {
 		close(k.done)

@@ -27,8 +27,9 @@ type Sink interface {
 	// ApplyChanges stores recs as received and the new checkpoint, in one
 	// transaction.
 	ApplyChanges(partition string, recs []record.Record, checkpoint uint64) error
-	// Outbox returns up to limit commands not yet acknowledged, oldest first.
-	Outbox(limit int) ([]record.Command, error)
+	// Outbox returns up to limit commands not yet acknowledged whose
+	// sequence is above after (the last one in flight), oldest first.
+	Outbox(after uint64, limit int) ([]record.Command, error)
 	// AckOutbox drops the commands of epoch up to hwm from the outbox.
 	AckOutbox(epoch, hwm uint64) error
 	// OutboxChanged returns a channel closed at the next outbox append.
@@ -272,17 +273,41 @@ func (c *Client) pullLoop(ctx context.Context, cn *conn, partition string) error
 		return fmt.Errorf("read checkpoint of %s: %w", partition, err)
 	}
 	c.setCheckpoint(partition, since)
+	type pulled struct {
+		resp Message
+		err  error
+	}
+	fetch := func(from uint64) chan pulled {
+		ch := make(chan pulled, 1) // the goroutine never blocks, even if the loop has returned
+		go func() {
+			resp, err := call(ctx, cn, &Pull{Partition: partition, Since: from, Limit: pullLimit, WaitMillis: uint64(pullWait / time.Millisecond)}, pullWait+callTimeout)
+			ch <- pulled{resp, err}
+		}()
+		return ch
+	}
+	next := fetch(since)
 	for {
-		resp, err := call(ctx, cn, &Pull{Partition: partition, Since: since, Limit: pullLimit, WaitMillis: uint64(pullWait / time.Millisecond)}, pullWait+callTimeout)
-		if err != nil {
-			return fmt.Errorf("pull %s: %w", partition, err)
+		var p pulled
+		select {
+		case p = <-next:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		ch, ok := resp.(*Changes)
+		if p.err != nil {
+			return fmt.Errorf("pull %s: %w", partition, p.err)
+		}
+		ch, ok := p.resp.(*Changes)
 		if !ok {
-			return fmt.Errorf("pull %s: %w: %T", partition, ErrUnexpected, resp)
+			return fmt.Errorf("pull %s: %w: %T", partition, ErrUnexpected, p.resp)
 		}
 		if err := checkChanges(ch, partition, since); err != nil {
 			return err
+		}
+		// While catching up, ask for the next page before applying this
+		// one, so that central's read and the transfer overlap the fsync.
+		next = nil
+		if ch.More {
+			next = fetch(ch.Last)
 		}
 		if ch.Last > since || len(ch.Records) > 0 {
 			if err := c.cfg.Sink.ApplyChanges(partition, ch.Records, ch.Last); err != nil {
@@ -292,6 +317,9 @@ func (c *Client) pullLoop(ctx context.Context, cn *conn, partition string) error
 			c.applied.Add(float64(len(ch.Records)))
 		}
 		c.setCheckpoint(partition, since)
+		if next == nil {
+			next = fetch(since)
+		}
 	}
 }
 
@@ -312,51 +340,130 @@ func checkChanges(ch *Changes, partition string, since uint64) error {
 func (c *Client) pushLoop(ctx context.Context, cn *conn, epoch uint64) error {
 	tick := time.NewTicker(pushTick)
 	defer tick.Stop()
+	// Acknowledged commands leave the outbox in the background: the next
+	// batch (read after the last one sent) need not wait for that fsync.
+	acks := newAcker(c.cfg.Sink, epoch)
+	defer acks.close()
+	var sent uint64 // last sequence pushed and acknowledged in this session
 	for {
 		changed := c.cfg.Sink.OutboxChanged() // before reading, so no append is missed
-		cmds, err := c.cfg.Sink.Outbox(pushBatch)
+		cmds, err := c.cfg.Sink.Outbox(sent, pushBatch)
 		if err != nil {
 			return fmt.Errorf("read outbox: %w", err)
 		}
-		if len(cmds) > 0 {
-			if err := c.push(ctx, cn, epoch, cmds); err != nil {
+		if len(cmds) == 0 {
+			if err := acks.err(); err != nil {
 				return err
+			}
+			select {
+			case <-changed:
+			case <-tick.C:
+			case <-ctx.Done():
+				return ctx.Err()
 			}
 			continue
 		}
-		select {
-		case <-changed:
-		case <-tick.C:
-		case <-ctx.Done():
-			return ctx.Err()
+		r := c.push(ctx, cn, epoch, cmds)
+		if r.err != nil {
+			return r.err
 		}
+		if last := cmds[len(cmds)-1].Seq; r.hwm < last {
+			// Central stays below this batch (an earlier batch of the
+			// epoch is missing there): pushing again would loop, so let
+			// the backoff pace the retries from a fresh session.
+			return fmt.Errorf("push: %w: ack %d below command %d", ErrUnexpected, r.hwm, last)
+		}
+		sent = r.hwm
+		acks.ack(r.hwm)
+		if err := acks.err(); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		c.status.LastSync = time.Now()
+		c.mu.Unlock()
 	}
 }
 
-func (c *Client) push(ctx context.Context, cn *conn, epoch uint64, cmds []record.Command) error {
+// acker removes acknowledged commands from the outbox in the background,
+// coalescing acknowledgements that arrive while it is busy.
+type acker struct {
+	sink  Sink
+	epoch uint64
+	mu    sync.Mutex
+	hwm   uint64 // highest acknowledged, not yet removed
+	fail  error
+	wake  chan struct{}
+	done  chan struct{}
+}
+
+func newAcker(sink Sink, epoch uint64) *acker {
+	a := &acker{sink: sink, epoch: epoch, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	go a.run()
+	return a
+}
+
+func (a *acker) ack(hwm uint64) {
+	a.mu.Lock()
+	a.hwm = max(a.hwm, hwm)
+	a.mu.Unlock()
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (a *acker) err() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.fail
+}
+
+func (a *acker) run() {
+	defer close(a.done)
+	var removed uint64
+	for range a.wake {
+		a.mu.Lock()
+		hwm := a.hwm
+		a.mu.Unlock()
+		if hwm <= removed {
+			continue
+		}
+		if err := a.sink.AckOutbox(a.epoch, hwm); err != nil {
+			a.mu.Lock()
+			a.fail = fmt.Errorf("ack outbox: %w", err)
+			a.mu.Unlock()
+			continue
+		}
+		removed = hwm
+	}
+}
+
+// close removes what is still acknowledged and stops the acker.
+func (a *acker) close() {
+	close(a.wake)
+	<-a.done
+}
+
+// pushResult is central's answer to one pushed batch.
+type pushResult struct {
+	hwm uint64
+	err error
+}
+
+func (c *Client) push(ctx context.Context, cn *conn, epoch uint64, cmds []record.Command) pushResult {
 	depth := uint64(len(cmds))
 	if o, ok := c.cfg.Sink.(outboxLener); ok {
 		depth = max(depth, uint64(o.OutboxLen()))
 	}
 	resp, err := call(ctx, cn, &Push{Epoch: epoch, Outbox: depth, Commands: cmds}, callTimeout)
 	if err != nil {
-		return fmt.Errorf("push %d commands: %w", len(cmds), err)
+		return pushResult{err: fmt.Errorf("push %d commands: %w", len(cmds), err)}
 	}
 	ack, ok := resp.(*Ack)
 	if !ok {
-		return fmt.Errorf("push: %w: %T", ErrUnexpected, resp)
+		return pushResult{err: fmt.Errorf("push: %w: %T", ErrUnexpected, resp)}
 	}
-	if last := cmds[len(cmds)-1].Seq; ack.HighWater < last {
-		// Pushing again would loop: let the backoff pace the retries.
-		return fmt.Errorf("push: %w: ack %d below command %d", ErrUnexpected, ack.HighWater, last)
-	}
-	if err := c.cfg.Sink.AckOutbox(epoch, ack.HighWater); err != nil {
-		return fmt.Errorf("ack outbox: %w", err)
-	}
-	c.mu.Lock()
-	c.status.LastSync = time.Now()
-	c.mu.Unlock()
-	return nil
+	return pushResult{hwm: ack.HighWater}
 }
 
 func (c *Client) setConnected(up bool, server string) {

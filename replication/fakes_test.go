@@ -152,10 +152,15 @@ func (k *fakeSink) ApplyChanges(p string, recs []record.Record, cp uint64) error
 	return nil
 }
 
-func (k *fakeSink) Outbox(limit int) ([]record.Command, error) {
+func (k *fakeSink) Outbox(after uint64, limit int) ([]record.Command, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return slices.Clone(k.outbox[:min(limit, len(k.outbox))]), nil
+	i := 0
+	for i < len(k.outbox) && k.outbox[i].Seq <= after {
+		i++
+	}
+	rest := k.outbox[i:]
+	return slices.Clone(rest[:min(limit, len(rest))]), nil
 }
 
 func (k *fakeSink) AckOutbox(epoch, hwm uint64) error {

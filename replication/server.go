@@ -48,7 +48,7 @@ const (
 	maxWait      = 25 * time.Second // longest long-poll
 	maxPullLimit = 5000             // records asked of the Source per Pull
 	defPullLimit = 1000
-	maxPushBatch = 1000 // commands accepted in one Push
+	maxPushBatch = 10000 // commands accepted in one Push
 	helloTimeout = 10 * time.Second
 )
 

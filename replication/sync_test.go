@@ -118,7 +118,7 @@ func TestRetransmittedPushAppliedOnce(t *testing.T) {
 	for i := range 3 {
 		sink.submit(fmt.Sprint("m", i))
 	}
-	batch, _ := sink.Outbox(10)
+	batch, _ := sink.Outbox(0, 10)
 	for range 2 { // the second push stands for a retransmission after a lost Ack
 		resp, err := call(t.Context(), cn, &Push{Epoch: 7, Commands: batch}, 5*time.Second)
 		if err != nil {

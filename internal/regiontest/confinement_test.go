@@ -35,7 +35,7 @@ func (s *tamperedSink) ApplyChanges(p string, recs []record.Record, _ uint64) er
 	s.received = append(s.received, recs...)
 	return nil
 }
-func (s *tamperedSink) Outbox(int) ([]record.Command, error) {
+func (s *tamperedSink) Outbox(uint64, int) ([]record.Command, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pushes++
