@@ -320,11 +320,20 @@ func (f *fsm) execute(tx *bbolt.Tx, c record.Command) (outcome, storeErr error) 
 func (f *fsm) applyOutbox(tx *bbolt.Tx, en entry) (*result, error) {
 	hb := tx.Bucket(bucketHWM)
 	key := hwmKey(en.UAI, en.Epoch)
+	known := hb.Get(key) != nil
 	hwm := u64(hb.Get(key))
+	first := true // the batch's first command not applied before
 	for _, c := range en.Commands {
 		if c.Seq <= hwm {
 			continue // retransmitted: applied before
 		}
+		if first && known && c.Seq != hwm+1 {
+			// An edge pipelines its pushes; a batch that overtook an
+			// earlier one is refused whole (the answer's high-water mark
+			// says where to resume) so that no command is skipped.
+			break
+		}
+		first = false
 		hwm = c.Seq
 		outcome, err := f.execute(tx, c)
 		if err != nil {
