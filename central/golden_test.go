@@ -1,0 +1,199 @@
+package central
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"atrium/record"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/ from the current encoders")
+
+// golden is one pinned encoding: the bytes in testdata/file mean value.
+//
+// Raft logs and snapshots outlive the binary that wrote them, so a golden
+// file is never rewritten to follow a change of encoding. To change one,
+// bump its format version (codec.go) or append a new entry type, add a
+// case with a new file, and keep the old case with enc set to nil: its
+// value then says what the new decoder must read from the old bytes.
+type golden struct {
+	file   string
+	about  string // the file's header comment
+	value  any
+	enc    []byte // the current encoder's output for value; nil for an old format, decoded only
+	decode func([]byte) (any, error)
+}
+
+func entryGolden(file, about string, en entry) golden {
+	return golden{file, about, en, encodeEntry(en), func(b []byte) (any, error) { return decodeEntry(b) }}
+}
+
+// goldenCommand is a command as an edge makes it, with every field set and
+// multi-byte varints, so that the golden bytes pin each field's place.
+func goldenCommand(seq uint64) record.Command {
+	return record.Command{
+		Origin: "0130040Y", Epoch: 3, Seq: seq, User: "0190f5a2-0000-7000-8000-00000000e1e5",
+		Op: "news.publish", Partition: "0130040Y",
+		Args: []byte(`{"id":"0190f5a2-7c1e-7b3a-9d4e-2f6a8b0c1d3e","title":"Réunion parents-professeurs"}`),
+		Base: record.Version{Central: 300, Edge: 2, HLC: record.Stamp(1735689600000, 7)},
+		Time: 1735689600123,
+	}
+}
+
+func goldens() []golden {
+	central := goldenCommand(0)
+	central.Origin, central.Epoch, central.User = record.OriginCentral, 0, "0190f5a2-0000-7000-8000-0000000000ad"
+	return []golden{
+		entryGolden("entry-1-exec-commands.v1.golden", "raft entry 1 ExecCommands, command format 1",
+			entry{Type: entryExecCommands, Commands: []record.Command{central}}),
+		entryGolden("entry-2-edge-outbox.v1.golden", "raft entry 2 EdgeOutbox, command format 1",
+			entry{Type: entryEdgeOutbox, UAI: "0130040Y", Epoch: 3, Commands: []record.Command{goldenCommand(41), goldenCommand(300)}}),
+		entryGolden("entry-3-set-secrets.v1.golden", "raft entry 3 SetSecrets",
+			entry{Type: entrySetSecrets, Secrets: goldenSecrets()}),
+		entryGolden("entry-4-add-enrol-token.v1.golden", "raft entry 4 AddEnrolToken (Time: expiry, unix ms)",
+			entry{Type: entryAddEnrolToken, TokenHash: "9f86d081884c7d659a2feaa0c55ad015", UAI: "0130040Y", Time: 1736294400000}),
+		entryGolden("entry-5-consume-enrol-token.v1.golden", "raft entry 5 ConsumeEnrolToken (Time: now at the proposer, unix ms)",
+			entry{Type: entryConsumeEnrolToken, TokenHash: "9f86d081884c7d659a2feaa0c55ad015", Time: 1735700000000}),
+		{"record.v1.golden", "stored record (bucket parts/<partition>/r), record format 1", goldenRecord,
+			appendRecord(nil, goldenRecord), func(b []byte) (any, error) { return decodeRecord(b) }},
+		{"token.v1.golden", "stored enrolment token (bucket tokens)", goldenToken,
+			encodeToken(goldenToken), func(b []byte) (any, error) { return decodeToken(b) }},
+		{"secrets.v1.golden", "stored cluster secrets (meta/secrets)", goldenSecrets(),
+			encodeSecrets(goldenSecrets()), func(b []byte) (any, error) { return decodeSecrets(b) }},
+	}
+}
+
+var goldenRecord = record.Record{
+	Partition: "0130040Y",
+	ID:        "0190f5a2-7c1e-7b3a-9d4e-2f6a8b0c1d3e",
+	Kind:      "news",
+	Key:       "news/reunion-parents",
+	Version:   record.Version{Central: 300, Edge: 2, HLC: record.Stamp(1735689600123, 1)},
+	Seq:       70000,
+	Deleted:   true,
+	Body:      []byte(`{"title":"Réunion parents-professeurs"}`),
+}
+
+var goldenToken = enrolToken{UAI: "0130040Y", Expires: 1736294400000, Used: true}
+
+func goldenSecrets() Secrets {
+	s := Secrets{
+		CACertPEM: []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"),
+		CAKeyPEM:  []byte("-----BEGIN PRIVATE KEY-----\nMC4C\n-----END PRIVATE KEY-----\n"),
+	}
+	for i := range 32 {
+		s.SessionKey = append(s.SessionKey, byte(i))
+		s.ClusterKey = append(s.ClusterKey, byte(0xe0+i))
+	}
+	return s
+}
+
+func TestGolden(t *testing.T) {
+	for _, g := range goldens() {
+		t.Run(g.file, func(t *testing.T) {
+			path := filepath.Join("testdata", g.file)
+			if *update && g.enc != nil {
+				if err := os.WriteFile(path, formatGolden(g.about, g.enc), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b := readGolden(t, path)
+			if g.enc != nil && !bytes.Equal(g.enc, b) {
+				t.Errorf("encoding of %s =\n%swant (%s)\n%s"+
+					"Logs and snapshots already hold the old bytes: bump the format version and keep the old file (see golden).",
+					g.about, hexLines(g.enc), path, hexLines(b))
+			}
+			got, err := g.decode(b)
+			if err != nil {
+				t.Fatalf("decode %s: %v", path, err)
+			}
+			if diff := cmp.Diff(g.value, got); diff != "" {
+				t.Errorf("decode %s (-want +got):\n%s", path, diff)
+			}
+			// A torn or truncated write must never read as a shorter value.
+			for n := range len(b) {
+				if v, err := g.decode(b[:n]); !errors.Is(err, ErrCorrupt) {
+					t.Fatalf("decode of the first %d of %d bytes = %+v, %v; want ErrCorrupt", n, len(b), v, err)
+				}
+			}
+		})
+	}
+}
+
+// TestGoldenEveryEntryType fails when an entry type is added without a
+// golden file pinning its encoding.
+func TestGoldenEveryEntryType(t *testing.T) {
+	pinned := map[byte]bool{}
+	for _, g := range goldens() {
+		if en, ok := g.value.(entry); ok {
+			pinned[en.Type] = true
+		}
+	}
+	for typ := range 256 {
+		_, err := decodeEntry([]byte{byte(typ)})
+		if errors.Is(err, errUnknownEntry) {
+			continue
+		}
+		if !pinned[byte(typ)] {
+			t.Errorf("entry type %d decodes (%v) but has no golden file", typ, err)
+		}
+	}
+	for typ := range pinned {
+		if _, err := decodeEntry([]byte{typ}); errors.Is(err, errUnknownEntry) {
+			t.Errorf("decodeEntry(type %d) = %v, want a known type", typ, err)
+		}
+	}
+}
+
+// formatGolden writes bytes as commented hex, 16 bytes a line, so that a
+// change reads as a diff.
+func formatGolden(about string, b []byte) []byte {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "# %s: %d bytes, written by TestGolden -update.\n"+
+		"# Raft logs and snapshots hold these bytes: a new encoding gets a new file, this one stays.\n", about, len(b))
+	sb.WriteString(hexLines(b))
+	return []byte(sb.String())
+}
+
+func hexLines(b []byte) string {
+	var sb strings.Builder
+	for i := 0; i < len(b); i += 16 {
+		line := b[i:min(i+16, len(b))]
+		for j, c := range line {
+			if j > 0 {
+				sb.WriteByte(' ')
+			}
+			fmt.Fprintf(&sb, "%02x", c)
+		}
+		sb.WriteByte('\n')
+	}
+	return sb.String()
+}
+
+func readGolden(t *testing.T, path string) []byte {
+	t.Helper()
+	text, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./central -run TestGolden -update to create it)", err)
+	}
+	var digits strings.Builder
+	for line := range strings.Lines(string(text)) {
+		if !strings.HasPrefix(line, "#") {
+			digits.WriteString(strings.Join(strings.Fields(line), ""))
+		}
+	}
+	b, err := hex.DecodeString(digits.String())
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return b
+}
