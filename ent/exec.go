@@ -79,8 +79,8 @@ func activeUser(tx record.Tx, partition, id string) (User, bool, error) {
 	if err != nil || !ok || r.Deleted || r.Kind != KindUser {
 		return User{}, false, err
 	}
-	var u User
-	if err := json.Unmarshal(r.Body, &u); err != nil {
+	u, err := decodeUser(r.Body)
+	if err != nil {
 		return User{}, false, nil
 	}
 	return u, u.Active, nil

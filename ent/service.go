@@ -131,8 +131,8 @@ func userByLogin(r record.Reader, login string) (User, bool, error) {
 	if err != nil || !ok || rec.Deleted {
 		return User{}, false, err
 	}
-	var u User
-	if err := json.Unmarshal(rec.Body, &u); err != nil {
+	u, err := decodeUser(rec.Body)
+	if err != nil {
 		return User{}, false, fmt.Errorf("decode user %s: %w", rec.ID, err)
 	}
 	return u, true, nil
@@ -143,8 +143,8 @@ func userByID(r record.Reader, partition, id string) (User, bool, error) {
 	if err != nil || !ok || rec.Deleted || rec.Kind != KindUser {
 		return User{}, false, err
 	}
-	var u User
-	if err := json.Unmarshal(rec.Body, &u); err != nil {
+	u, err := decodeUser(rec.Body)
+	if err != nil {
 		return User{}, false, fmt.Errorf("decode user %s: %w", rec.ID, err)
 	}
 	return u, true, nil
