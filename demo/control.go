@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -77,7 +78,7 @@ func SetWAN(ctx context.Context, dir, uai string, cut bool) error {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s", body)
+		return errors.New(strings.TrimSpace(string(body)))
 	}
 	return nil
 }

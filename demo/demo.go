@@ -100,6 +100,16 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err := os.MkdirAll(filepath.Join(cfg.Dir, "logs"), 0o755); err != nil {
 		return err
 	}
+	release, err := lockDir(cfg.Dir)
+	if err != nil {
+		return err
+	}
+	defer release()
+	// demo.json describes a running region: a stale one, from a demo that
+	// stopped, must not be read as this one's until this one is up.
+	if err := os.Remove(filepath.Join(cfg.Dir, "demo.json")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
 	fmt.Fprintf(out, "Atrium demo: state in %s\n", cfg.Dir)
 
 	st, err := loadState(cfg.Dir)

@@ -19,7 +19,7 @@ func runCentral(ctx context.Context, args []string) error {
 	join := fs.String("join", "", "comma-separated serf addresses of members to join")
 	token := fs.String("operator-token", envOr("ATRIUM_OPERATOR_TOKEN", ""), "operator API token (or ATRIUM_OPERATOR_TOKEN); empty disables the operator API")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *name == "" || *dataDir == "" {

@@ -8,11 +8,13 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"atrium/central/admin"
+	"atrium/ent/uai"
 )
 
 type ctlCommand struct {
@@ -32,7 +34,11 @@ func ctlCommands() []ctlCommand {
 				if *uaiFlag == "" {
 					return fmt.Errorf("--uai is required")
 				}
-				t, err := c.AddEdge(ctx, *uaiFlag)
+				u := strings.ToUpper(strings.TrimSpace(*uaiFlag))
+				if err := checkUAI(u); err != nil {
+					return err
+				}
+				t, err := c.AddEdge(ctx, u)
 				if err != nil {
 					return err
 				}
@@ -46,6 +52,7 @@ func ctlCommands() []ctlCommand {
 				if err != nil {
 					return err
 				}
+				sort.Slice(edges, func(i, j int) bool { return edges[i].UAI < edges[j].UAI })
 				tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "UAI\tCONNECTED\tEPOCH\tOUTBOX\tLAG\tLAST SEEN")
 				for _, e := range edges {
@@ -59,6 +66,7 @@ func ctlCommands() []ctlCommand {
 				if err != nil {
 					return err
 				}
+				sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
 				tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "NAME\tSTATUS\tLEADER\tVOTER\tRAFT\tHTTP")
 				for _, m := range nodes {
@@ -111,7 +119,7 @@ func runCtl(ctx context.Context, args []string) error {
 	global.Usage = func() { ctlUsage(global.Output()) }
 	server := global.String("server", envOr("ATRIUM_SERVER", "http://127.0.0.1:8080"), "central node URL (or ATRIUM_SERVER)")
 	token := global.String("token", envOr("ATRIUM_TOKEN", ""), "operator token (or ATRIUM_TOKEN)")
-	if err := global.Parse(args); err != nil {
+	if err := parseFlags(global, args); err != nil {
 		return err
 	}
 	rest := global.Args()
@@ -126,8 +134,11 @@ func runCtl(ctx context.Context, args []string) error {
 		if c.flags != nil {
 			c.flags(fs)
 		}
-		if err := fs.Parse(rest[len(words):]); err != nil {
+		if err := parseFlags(fs, rest[len(words):]); err != nil {
 			return err
+		}
+		if *token == "" && c.path != "status" {
+			return fmt.Errorf("no operator token: pass --token or set ATRIUM_TOKEN")
 		}
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 		defer cancel()
@@ -138,4 +149,17 @@ func runCtl(ctx context.Context, args []string) error {
 		return fmt.Errorf("missing ctl command")
 	}
 	return fmt.Errorf("unknown ctl command %q", strings.Join(rest, " "))
+}
+
+// checkUAI explains what is wrong with a UAI before central is asked.
+func checkUAI(s string) error {
+	if uai.Valid(s) {
+		return nil
+	}
+	if len(s) == 8 {
+		if c := uai.CheckLetter(s[:7]); c != 0 {
+			return fmt.Errorf("%q is not a valid UAI: the check letter of %s is %c", s, s[:7], c)
+		}
+	}
+	return fmt.Errorf("%q is not a valid UAI: seven digits then a check letter, e.g. 0130040Y", s)
 }

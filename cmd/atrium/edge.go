@@ -16,7 +16,7 @@ func runEdge(ctx context.Context, args []string) error {
 	servers := fs.String("servers", "", "comma-separated central QUIC addresses, overriding those learnt at enrolment")
 	name := fs.String("name", "", "node name shown in status (default edge-UAI)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *dataDir == "" {

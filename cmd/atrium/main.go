@@ -35,6 +35,9 @@ func commands() []command {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal asks for a clean stop; a second one, once the
+	// default handling is back, stops the process at once.
+	go func() { <-ctx.Done(); stop() }()
 	err := run(ctx, os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
 		return
@@ -46,11 +49,16 @@ func main() {
 }
 
 func run(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(os.Stdout)
-		if len(args) == 0 {
-			return errors.New("missing command")
+	if len(args) == 0 {
+		usage(os.Stderr)
+		return errors.New("missing command")
+	}
+	if args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
+		if len(args) > 1 && args[0] == "help" {
+			// atrium help COMMAND is atrium COMMAND --help.
+			return run(ctx, []string{args[1], "--help"})
 		}
+		usage(os.Stdout)
 		return nil
 	}
 	for _, c := range commands() {
@@ -71,23 +79,42 @@ func usage(w io.Writer) {
 }
 
 func runVersion(ctx context.Context, args []string) error {
-	fs := newFlagSet("version", "", "print the version")
-	if err := fs.Parse(args); err != nil {
+	fs := newFlagSet("version", "", "Print the version.")
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	fmt.Println("atrium", version)
 	return nil
 }
 
-// newFlagSet returns a flag set whose --help prints a usage line and the
-// command's flags.
+// newFlagSet returns a flag set whose usage is a usage line, the summary
+// and the command's flags. Parse it with parseFlags.
 func newFlagSet(name, argsUsage, summary string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: atrium %s [flags] %s\n\n%s\n\nFlags:\n", name, argsUsage, summary)
+		fmt.Fprintf(fs.Output(), "Usage: %s\n\n%s\n\nFlags:\n", strings.TrimSpace("atrium "+name+" [flags] "+argsUsage), summary)
 		fs.PrintDefaults()
 	}
 	return fs
+}
+
+// parseFlags parses args with fs. The usage asked for with --help goes to
+// stdout (so that it can be paged or searched); after a bad flag it goes to
+// stderr, and the error is returned for main to print.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.SetOutput(os.Stdout)
+		fs.Usage()
+	case err != nil:
+		fs.SetOutput(os.Stderr)
+		fs.Usage()
+		fmt.Fprintln(os.Stderr)
+	}
+	fs.SetOutput(os.Stderr)
+	return err
 }
 
 // envOr returns the environment variable's value, or def when unset.
