@@ -61,7 +61,7 @@ func BenchmarkEdgeCatchUp(b *testing.B) {
 			}
 		}
 		var last uint64
-		_, lastSeq, err := r.AnyCentral().Node.Changes(lyceeA, 0, 1)
+		lastSeq, err := r.AnyCentral().Node.LastSeq(lyceeA)
 		if err != nil {
 			b.Fatal(err)
 		}
