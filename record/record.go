@@ -39,15 +39,15 @@ const OriginCentral = "central"
 // Command is one change a user asked for, made at its origin and executed
 // there and at central by the same rules.
 type Command struct {
-	Origin    string  `json:"origin"`           // OriginCentral or the UAI of the edge that made it
-	Epoch     uint64  `json:"epoch,omitempty"`  // the edge's epoch (a restored edge starts a new one)
-	Seq       uint64  `json:"seq,omitempty"`    // position in the edge's outbox; 0 at central
-	User      string  `json:"user,omitempty"`   // id of the acting user; "" for the system or an operator
-	Op        string  `json:"op"`               // e.g. "news.publish"
-	Partition string  `json:"partition"`        // the partition the command writes
-	Args      []byte  `json:"args,omitempty"`   // JSON arguments of Op, ids already minted
-	Base      Version `json:"base"`             // version of the record its author saw, for updates
-	Time      int64   `json:"time"`             // unix milliseconds stamped at the origin
+	Origin    string  `json:"origin"`          // OriginCentral or the UAI of the edge that made it
+	Epoch     uint64  `json:"epoch,omitempty"` // the edge's epoch (a restored edge starts a new one)
+	Seq       uint64  `json:"seq,omitempty"`   // position in the edge's outbox; 0 at central
+	User      string  `json:"user,omitempty"`  // id of the acting user; "" for the system or an operator
+	Op        string  `json:"op"`              // e.g. "news.publish"
+	Partition string  `json:"partition"`       // the partition the command writes
+	Args      []byte  `json:"args,omitempty"`  // JSON arguments of Op, ids already minted
+	Base      Version `json:"base"`            // version of the record its author saw, for updates
+	Time      int64   `json:"time"`            // unix milliseconds stamped at the origin
 }
 
 // NewID mints a time-ordered record id (UUIDv7). Ids sort by creation time.

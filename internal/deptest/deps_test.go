@@ -60,8 +60,12 @@ func TestDependencies(t *testing.T) {
 		prefix  string
 		allowed func(file string) bool
 	}{
-		{"github.com/hashicorp/raft", func(f string) bool { return strings.HasPrefix(f, "central/") && !strings.HasPrefix(f, "central/admin/") }},
-		{"github.com/hashicorp/serf", func(f string) bool { return f == "central/membership.go" || strings.HasPrefix(f, "internal/logbridge/") }},
+		{"github.com/hashicorp/raft", func(f string) bool {
+			return strings.HasPrefix(f, "central/") && !strings.HasPrefix(f, "central/admin/")
+		}},
+		{"github.com/hashicorp/serf", func(f string) bool {
+			return f == "central/membership.go" || strings.HasPrefix(f, "internal/logbridge/")
+		}},
 		{"github.com/quic-go/quic-go", func(f string) bool { return f == "replication/transport.go" }},
 	}
 	// Atrium packages that a package must never import.
