@@ -53,12 +53,14 @@ type errorBody struct {
 // EnrolHandler serves POST requests carrying an EnrolRequest; mount it at
 // EnrolPath. A malformed request gets 400 and leaves the token unused; an
 // unknown, used or expired token gets 403. now stamps the certificate (nil
-// means time.Now).
-func EnrolHandler(e Enroller, now func() time.Time) http.Handler {
+// means time.Now); log records each enrolment (nil means slog.Default()).
+func EnrolHandler(e Enroller, now func() time.Time, log *slog.Logger) http.Handler {
 	if now == nil {
 		now = time.Now
 	}
-	log := slog.Default()
+	if log == nil {
+		log = slog.Default()
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)

@@ -105,16 +105,8 @@ func (n *Node) register(reg prometheus.Registerer) error {
 			Name: "atrium_edge_outbox_depth",
 			Help: "Local changes not yet acknowledged by central.",
 		}, func() float64 { return float64(n.store.OutboxLen()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "atrium_edge_connected",
-			Help: "1 while the sync link with central is open.",
-		}, func() float64 {
-			if n.client.Connected() {
-				return 1
-			}
-			return 0
-		}),
 	}
+	// atrium_edge_connected comes from the replication client.
 	// The edge holds two partitions, so the label stays bounded.
 	for _, p := range []string{n.store.UAI(), record.Region} {
 		collectors = append(collectors, prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -252,3 +252,31 @@ func TestStatusJSONOmitsEmpty(t *testing.T) {
 		t.Errorf("status = %s, want %s", got, want)
 	}
 }
+
+// The portal is a mux mounted at "/" of the node's mux: requests are
+// labelled with the portal's own pattern, not "/".
+func TestNestedMuxRoute(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	inner := http.NewServeMux()
+	inner.HandleFunc("GET /messagerie/{id}", func(w http.ResponseWriter, r *http.Request) {})
+	outer := http.NewServeMux()
+	outer.Handle("/", inner)
+	h := Instrument(outer, reg)
+	for _, p := range []string{"/messagerie/1", "/messagerie/2", "/nowhere"} {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, p, nil))
+	}
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]uint64{}
+	for _, f := range fams {
+		for _, m := range f.GetMetric() {
+			got[labels(m)["route"]] += m.GetHistogram().GetSampleCount()
+		}
+	}
+	want := map[string]uint64{"GET /messagerie/{id}": 2, "/": 1}
+	if !cmp.Equal(got, want) {
+		t.Errorf("requests by route = %v, want %v", got, want)
+	}
+}

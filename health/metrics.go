@@ -64,6 +64,11 @@ func Instrument(next http.Handler, reg prometheus.Registerer) http.Handler {
 		sw := &statusWriter{ResponseWriter: w}
 		start := time.Now()
 		defer func() {
+			// A mux nested inside next (the portal's) records the pattern
+			// it matched on the same request: the most precise route.
+			if r.Pattern != "" && r.Method != http.MethodConnect {
+				route = r.Pattern
+			}
 			hist.WithLabelValues(route, normMethod(r.Method), codeClass(sw.code)).
 				Observe(time.Since(start).Seconds())
 		}()

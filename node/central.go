@@ -161,6 +161,7 @@ func (c *Central) serveWhenReady(ctx context.Context, mux *http.ServeMux, reg pr
 		Source:     c.Node,
 		UAIOf:      appliance.EdgeUAI,
 		Visible:    ent.PublishedToEdge,
+		Node:       c.cfg.Name,
 		Logger:     c.log,
 		Registerer: reg,
 	})
@@ -172,11 +173,11 @@ func (c *Central) serveWhenReady(ctx context.Context, mux *http.ServeMux, reg pr
 	c.mu.Unlock()
 
 	app := http.NewServeMux()
-	app.Handle("POST "+appliance.EnrolPath, appliance.EnrolHandler(enroller{c.Node, ca}, time.Now))
+	app.Handle("POST "+appliance.EnrolPath, appliance.EnrolHandler(enroller{c.Node, ca}, time.Now, c.log))
 	app.Handle("/api/v1/admin/", admin.New(admin.Config{
 		Token:   c.cfg.OperatorToken,
 		Cluster: c.Node,
-		Edges:   repl.Edges,
+		Edges:   c.clusterEdges,
 		Logger:  c.log,
 	}))
 	app.Handle("/", p.Handler())

@@ -82,7 +82,7 @@ func StartEdge(ctx context.Context, cfg EdgeConfig) (*Edge, error) {
 	if cfg.Name == "" {
 		cfg.Name = "edge-" + id.UAI
 	}
-	log = log.With("node", cfg.Name, "uai", id.UAI)
+	log = log.With("node", cfg.Name)
 	sessionKey, err := loadOrCreateKey(filepath.Join(cfg.DataDir, "session.key"))
 	if err != nil {
 		return nil, err

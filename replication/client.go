@@ -111,7 +111,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		cfg: cfg,
 		log: cfg.Logger,
 		connected: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "atrium_edge_sync_connected", Help: "1 while the edge has a sync session with central.",
+			Name: "atrium_edge_connected", Help: "1 while the edge has a sync session with central.",
 		}),
 		applied: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "atrium_edge_records_applied_total", Help: "Records received from central and applied locally.",

@@ -72,7 +72,7 @@ type EdgeStatus struct {
 	Epoch     uint64    `json:"epoch"`
 	Outbox    int       `json:"outbox"` // as last reported by the edge
 	Lag       uint64    `json:"lag"`    // records the edge has not pulled yet
-	LastSeen  time.Time `json:"lastSeen"`
+	LastSeen  time.Time `json:"last_seen"`
 }
 
 // Server serves the sync protocol to edges over QUIC. It confines each edge

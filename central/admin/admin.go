@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -25,7 +26,7 @@ const TokenTTL = 24 * time.Hour
 type Config struct {
 	Token   string
 	Cluster *central.Node
-	Edges   func() []replication.EdgeStatus
+	Edges   func(context.Context) []replication.EdgeStatus // the edges seen by the whole cluster
 	Logger  *slog.Logger
 	Now     func() time.Time // nil: time.Now
 }
@@ -78,7 +79,7 @@ func (a *API) addEdge(w http.ResponseWriter, r *http.Request) {
 	}
 	req.UAI = strings.ToUpper(strings.TrimSpace(req.UAI))
 	if !uai.Valid(req.UAI) {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("%q is not a valid UAI (7 characters and the check letter)", req.UAI))
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("%q is not a valid UAI (7 digits and the check letter)", req.UAI))
 		return
 	}
 	token, hash := appliance.NewToken()
@@ -94,7 +95,7 @@ func (a *API) addEdge(w http.ResponseWriter, r *http.Request) {
 func (a *API) listEdges(w http.ResponseWriter, r *http.Request) {
 	edges := []replication.EdgeStatus{}
 	if a.cfg.Edges != nil {
-		edges = append(edges, a.cfg.Edges()...)
+		edges = append(edges, a.cfg.Edges(r.Context())...)
 	}
 	writeJSON(w, http.StatusOK, edges)
 }
