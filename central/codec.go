@@ -7,15 +7,21 @@ import (
 	"atrium/record"
 )
 
-// Records in the state machine and commands in the raft log use a small
+// Records in the state machine and entries in the raft log use a small
 // binary encoding: decoding at central must not dominate the cost of the
-// changes feed. Each starts with a format version byte; fields are
-// uvarints and uvarint-length-prefixed bytes, in a fixed order. Appending
-// fields needs a new format version, and old versions must keep decoding
+// changes feed. Each starts with a format version byte (a raft entry with
+// its type byte, then the entry's format byte; each command inside an
+// entry with its own); fields are uvarints, varints, single bytes and
+// uvarint-length-prefixed bytes, in a fixed order. A decoder refuses a
+// format it does not know with ErrCorrupt. Appending or changing fields
+// needs a new format version, and old versions must keep decoding
 // (testdata/ pins them).
 const (
-	recordFormat  = 1
-	commandFormat = 1
+	recordFormat  = 1 // stored record (parts/<partition>/r)
+	commandFormat = 1 // each command of a raft entry
+	entryFormat   = 1 // every raft entry type, after its type byte
+	tokenFormat   = 1 // stored enrolment token (tokens)
+	secretsFormat = 1 // stored cluster secrets (meta/secrets)
 )
 
 type encoder struct{ b []byte }
@@ -181,8 +187,8 @@ func (e *encoder) command(c record.Command) {
 
 func (d *decoder) command() record.Command {
 	var c record.Command
-	if v := d.byte("command format"); d.err == nil && v != commandFormat {
-		d.err = fmt.Errorf("%w: command format %d", ErrCorrupt, v)
+	d.format("command", commandFormat)
+	if d.err != nil {
 		return c
 	}
 	c.Origin = d.str("origin")
@@ -197,6 +203,13 @@ func (d *decoder) command() record.Command {
 	c.Base.HLC = d.uvarint("base")
 	c.Time = d.varint("time")
 	return c
+}
+
+// format reads a format version byte and refuses any but want.
+func (d *decoder) format(what string, want byte) {
+	if v := d.byte(what + " format"); d.err == nil && v != want {
+		d.err = fmt.Errorf("%w: %s format %d", ErrCorrupt, what, v)
+	}
 }
 
 // minCommandLen is the fewest bytes an encoded command takes.

@@ -1,6 +1,7 @@
 package central
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -58,7 +59,8 @@ func FuzzDecodeRecord(f *testing.F) {
 func FuzzDecodeEntry(f *testing.F) {
 	f.Add(encodeEntry(entry{Type: entryEdgeOutbox, UAI: "u", Epoch: 1, Commands: []record.Command{{Origin: "u", Seq: 1, Op: "x"}}}))
 	f.Add(encodeEntry(entry{Type: entryConsumeEnrolToken, TokenHash: "h", Time: 3}))
-	f.Add([]byte{1, 255, 255, 255, 255, 15})
+	f.Add(encodeEntry(entry{Type: entrySetSecrets, Secrets: Secrets{ClusterKey: []byte("k")}}))
+	f.Add([]byte{1, 1, 255, 255, 255, 255, 15})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		en, err := decodeEntry(b)
 		if err != nil {
@@ -69,4 +71,80 @@ func FuzzDecodeEntry(f *testing.F) {
 			t.Fatalf("re-encoding %+v: %+v, %v", en, again, err)
 		}
 	})
+}
+
+func FuzzDecodeToken(f *testing.F) {
+	f.Add(encodeToken(enrolToken{UAI: "0130040Y", Expires: 1736294400000, Used: true}))
+	f.Add([]byte{1, 0, 0, 2})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tok, err := decodeToken(b)
+		if err != nil {
+			return
+		}
+		again, err := decodeToken(encodeToken(tok))
+		if err != nil || again != tok {
+			t.Fatalf("re-encoding %+v: %+v, %v", tok, again, err)
+		}
+	})
+}
+
+func FuzzDecodeSecrets(f *testing.F) {
+	f.Add(encodeSecrets(goldenSecrets()))
+	f.Add([]byte{1, 0, 0, 0, 200})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := decodeSecrets(b)
+		if err != nil {
+			return
+		}
+		again, err := decodeSecrets(encodeSecrets(s))
+		if err != nil || !cmp.Equal(s, again) {
+			t.Fatalf("re-encoding %+v: %+v, %v", s, again, err)
+		}
+	})
+}
+
+// TestUnknownFormatRefused changes the format byte of each encoding (and
+// the used flag of a token) to a value no decoder knows: the decoder must
+// refuse it, never guess.
+func TestUnknownFormatRefused(t *testing.T) {
+	cmd := goldenCommand(1)
+	decEntry := func(b []byte) error { _, err := decodeEntry(b); return err }
+	decToken := func(b []byte) error { _, err := decodeToken(b); return err }
+	unknown := []byte{0, 2, 255}
+	token := encodeToken(goldenToken)
+	tests := []struct {
+		name   string
+		enc    []byte
+		at     int    // offset of the byte to change
+		bad    []byte // values to put there
+		decode func([]byte) error
+	}{
+		{"entry 1 format", encodeEntry(exec(cmd)), 1, unknown, decEntry},
+		{"entry 1 command format", encodeEntry(exec(cmd)), 3, unknown, decEntry},
+		{"entry 2 format", encodeEntry(entry{Type: entryEdgeOutbox, UAI: "u", Epoch: 1, Commands: []record.Command{cmd}}), 1, unknown, decEntry},
+		{"entry 3 format", encodeEntry(entry{Type: entrySetSecrets, Secrets: goldenSecrets()}), 1, unknown, decEntry},
+		{"entry 4 format", encodeEntry(entry{Type: entryAddEnrolToken, TokenHash: "h", UAI: "u", Time: 1}), 1, unknown, decEntry},
+		{"entry 5 format", encodeEntry(entry{Type: entryConsumeEnrolToken, TokenHash: "h", Time: 1}), 1, unknown, decEntry},
+		{"record format", appendRecord(nil, goldenRecord), 0, unknown, func(b []byte) error { _, err := decodeRecord(b); return err }},
+		{"token format", token, 0, unknown, decToken},
+		{"token used flag", token, len(token) - 1, []byte{2, 255}, decToken},
+		{"secrets format", encodeSecrets(goldenSecrets()), 0, unknown, func(b []byte) error { _, err := decodeSecrets(b); return err }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.decode(tt.enc); err != nil {
+				t.Fatalf("decode(unchanged) = %v, want nil", err)
+			}
+			if tt.enc[tt.at] != 1 {
+				t.Fatalf("byte %d = %d, want 1 (the current format, or a set flag)", tt.at, tt.enc[tt.at])
+			}
+			for _, v := range tt.bad {
+				b := append([]byte(nil), tt.enc...)
+				b[tt.at] = v
+				if err := tt.decode(b); !errors.Is(err, ErrCorrupt) {
+					t.Errorf("decode with byte %d = %d: %v, want ErrCorrupt", tt.at, v, err)
+				}
+			}
+		})
+	}
 }

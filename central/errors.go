@@ -1,6 +1,9 @@
 package central
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 var (
 	// ErrNotLeader: this node is not the raft leader and the call cannot be
@@ -18,6 +21,10 @@ var (
 	ErrUnauthorized = errors.New("central: internal call not authorised")
 	// ErrUnknownNode: RemoveNode named no member of the cluster.
 	ErrUnknownNode = errors.New("central: unknown node")
+	// ErrNodeAlive: RemoveNode named a node that serf reports alive. The
+	// leader would add it back at once (membership follows serf), so only a
+	// failed or departed node can be removed: stop it first.
+	ErrNodeAlive = errors.New("central: node is alive")
 	// ErrBadOutbox: an outbox batch is malformed (wrong origin or epoch,
 	// sequence numbers not increasing); nothing of it was applied.
 	ErrBadOutbox = errors.New("central: malformed outbox batch")
@@ -44,6 +51,7 @@ var sentinels = map[string]error{
 	"no_secrets":    ErrNoSecrets,
 	"unauthorized":  ErrUnauthorized,
 	"unknown_node":  ErrUnknownNode,
+	"node_alive":    ErrNodeAlive,
 	"bad_outbox":    ErrBadOutbox,
 	"invalid":       ErrInvalidRecord,
 	"key_taken":     ErrKeyTaken,
@@ -52,4 +60,19 @@ var sentinels = map[string]error{
 	"token_expired": ErrTokenExpired,
 	"token_exists":  ErrTokenExists,
 	"corrupt":       ErrCorrupt,
+}
+
+// explained is a sentinel error with a message of its own: errors.Is
+// matches the sentinel, Error reads the message alone. It carries a
+// sentinel's full message across the forwarding boundary unchanged.
+type explained struct {
+	sentinel error
+	msg      string
+}
+
+func (e *explained) Error() string { return e.msg }
+func (e *explained) Unwrap() error { return e.sentinel }
+
+func errNodeAlive(name string) error {
+	return &explained{ErrNodeAlive, fmt.Sprintf("central: node %s is alive: stop it before removing it, or it rejoins", name)}
 }

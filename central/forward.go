@@ -93,6 +93,8 @@ func (n *Node) handleRemove(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case errors.Is(err, ErrUnknownNode):
 			code = http.StatusNotFound
+		case errors.Is(err, ErrNodeAlive):
+			code = http.StatusConflict
 		case errors.Is(err, ErrNotLeader):
 			code = http.StatusMisdirectedRequest
 		}
@@ -161,7 +163,9 @@ func (n *Node) forward(ctx context.Context, base string, data []byte, idempotent
 	return reply.Result, reply.Index, nil, false
 }
 
-func (n *Node) forwardRemove(ctx context.Context, base, name string) error {
-	_, _, err := n.call(ctx, strings.TrimRight(base, "/")+pathRemove+"?name="+url.QueryEscape(name), nil)
-	return err
+// forwardRemove asks the leader at base to remove name. sent reports
+// whether the request may have reached it.
+func (n *Node) forwardRemove(ctx context.Context, base, name string) (sent bool, err error) {
+	_, sent, err = n.call(ctx, strings.TrimRight(base, "/")+pathRemove+"?name="+url.QueryEscape(name), nil)
+	return sent, err
 }

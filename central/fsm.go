@@ -44,9 +44,12 @@ type entry struct {
 	Time      int64            // AddEnrolToken: expiry; ConsumeEnrolToken: now (unix ms)
 }
 
+// encodeEntry encodes a raft entry: its type byte, its format byte
+// (entryFormat), then its fields.
 func encodeEntry(en entry) []byte {
 	e := encoder{}
 	e.byte(en.Type)
+	e.byte(entryFormat)
 	switch en.Type {
 	case entryExecCommands, entryEdgeOutbox:
 		if en.Type == entryEdgeOutbox {
@@ -58,10 +61,7 @@ func encodeEntry(en entry) []byte {
 			e.command(c)
 		}
 	case entrySetSecrets:
-		e.bytes(en.Secrets.CACertPEM)
-		e.bytes(en.Secrets.CAKeyPEM)
-		e.bytes(en.Secrets.SessionKey)
-		e.bytes(en.Secrets.ClusterKey)
+		e.secrets(en.Secrets)
 	case entryAddEnrolToken:
 		e.str(en.TokenHash)
 		e.str(en.UAI)
@@ -79,6 +79,21 @@ var errUnknownEntry = errors.New("unknown entry type")
 func decodeEntry(b []byte) (entry, error) {
 	d := decoder{b: b}
 	en := entry{Type: d.byte("entry type")}
+	if d.err != nil {
+		return en, d.err
+	}
+	switch en.Type {
+	case entryExecCommands, entryEdgeOutbox, entrySetSecrets, entryAddEnrolToken, entryConsumeEnrolToken:
+	default:
+		return en, fmt.Errorf("%w %d", errUnknownEntry, en.Type)
+	}
+	v := d.byte("entry format")
+	if d.err != nil {
+		return en, d.err
+	}
+	if v != entryFormat {
+		return en, fmt.Errorf("%w: entry type %d format %d", ErrCorrupt, en.Type, v)
+	}
 	switch en.Type {
 	case entryExecCommands, entryEdgeOutbox:
 		if en.Type == entryEdgeOutbox {
@@ -93,10 +108,7 @@ func decodeEntry(b []byte) (entry, error) {
 			en.Commands = append(en.Commands, d.command())
 		}
 	case entrySetSecrets:
-		en.Secrets.CACertPEM = d.bytes("ca cert")
-		en.Secrets.CAKeyPEM = d.bytes("ca key")
-		en.Secrets.SessionKey = d.bytes("session key")
-		en.Secrets.ClusterKey = d.bytes("cluster key")
+		en.Secrets = d.secrets()
 	case entryAddEnrolToken:
 		en.TokenHash = d.str("token hash")
 		en.UAI = d.str("uai")
@@ -104,11 +116,6 @@ func decodeEntry(b []byte) (entry, error) {
 	case entryConsumeEnrolToken:
 		en.TokenHash = d.str("token hash")
 		en.Time = d.varint("time")
-	default:
-		if d.err != nil {
-			return en, d.err
-		}
-		return en, fmt.Errorf("%w %d", errUnknownEntry, en.Type)
 	}
 	return en, d.end("entry")
 }
@@ -148,7 +155,7 @@ func (w *wireError) err() error {
 		if w.Message == s.Error() {
 			return s
 		}
-		return fmt.Errorf("%w (%s)", s, w.Message)
+		return &explained{s, w.Message}
 	}
 	return errors.New(w.Message)
 }
@@ -406,6 +413,7 @@ type enrolToken struct {
 
 func encodeToken(t enrolToken) []byte {
 	e := encoder{}
+	e.byte(tokenFormat)
 	e.str(t.UAI)
 	e.varint(t.Expires)
 	used := byte(0)
@@ -418,7 +426,17 @@ func encodeToken(t enrolToken) []byte {
 
 func decodeToken(b []byte) (enrolToken, error) {
 	d := decoder{b: b}
-	t := enrolToken{UAI: d.str("uai"), Expires: d.varint("expiry"), Used: d.byte("used") == 1}
+	var t enrolToken
+	d.format("token", tokenFormat)
+	t.UAI = d.str("uai")
+	t.Expires = d.varint("expiry")
+	switch used := d.byte("used"); {
+	case d.err != nil:
+	case used == 1:
+		t.Used = true
+	case used != 0:
+		return t, fmt.Errorf("%w: token used flag %#x", ErrCorrupt, used)
+	}
 	return t, d.end("token")
 }
 
@@ -462,11 +480,37 @@ type Secrets struct {
 	ClusterKey []byte // authenticates calls between central nodes (32 bytes)
 }
 
+// secrets encodes the fields of Secrets, as stored and in a SetSecrets
+// entry (each behind its own format byte).
+func (e *encoder) secrets(s Secrets) {
+	e.bytes(s.CACertPEM)
+	e.bytes(s.CAKeyPEM)
+	e.bytes(s.SessionKey)
+	e.bytes(s.ClusterKey)
+}
+
+func (d *decoder) secrets() Secrets {
+	return Secrets{
+		CACertPEM:  d.bytes("ca cert"),
+		CAKeyPEM:   d.bytes("ca key"),
+		SessionKey: d.bytes("session key"),
+		ClusterKey: d.bytes("cluster key"),
+	}
+}
+
 func encodeSecrets(s Secrets) []byte {
-	return encodeEntry(entry{Type: entrySetSecrets, Secrets: s})[1:]
+	e := encoder{}
+	e.byte(secretsFormat)
+	e.secrets(s)
+	return e.b
 }
 
 func decodeSecrets(b []byte) (Secrets, error) {
-	en, err := decodeEntry(append([]byte{entrySetSecrets}, b...))
-	return en.Secrets, err
+	d := decoder{b: b}
+	d.format("secrets", secretsFormat)
+	if d.err != nil {
+		return Secrets{}, d.err
+	}
+	s := d.secrets()
+	return s, d.end("secrets")
 }

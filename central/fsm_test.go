@@ -3,6 +3,7 @@ package central
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -183,6 +184,59 @@ func TestOutboxAppliedOnce(t *testing.T) {
 	want := []string{`{"user":"u1","op":"test.reject","code":"forbidden","message":"Action interdite.","seq":3}`}
 	if diff := cmp.Diff(want, notices); diff != "" {
 		t.Errorf("notices (-want +got):\n%s", diff)
+	}
+}
+
+// TestOutboxGapRefused: once (uai, epoch) has a high-water mark, a batch
+// whose first new command is not hwm+1 (it overtook an earlier push) is
+// refused whole, so that no command is skipped; the edge resumes from the
+// answer's high-water mark.
+func TestOutboxGapRefused(t *testing.T) {
+	f := newTestFSM(t)
+	const uai, epoch = "0130040Y", 2
+	batch := func(from, to uint64) entry {
+		en := entry{Type: entryEdgeOutbox, UAI: uai, Epoch: epoch}
+		for seq := from; seq <= to; seq++ {
+			c := putCmd(uai, uai, fmt.Sprintf("c%d", seq), "", "v", 1000+int64(seq))
+			c.Epoch, c.Seq = epoch, seq
+			en.Commands = append(en.Commands, c)
+		}
+		return en
+	}
+	state := func() (hwm, last uint64) {
+		f.view(func(r reader) error {
+			hwm, last = r.highWater(uai, epoch), r.lastSeq(uai)
+			return nil
+		})
+		return hwm, last
+	}
+
+	if res := applyAll(t, f, batch(1, 10)); res[0].HWM != 10 || res[0].Err != nil {
+		t.Fatalf("batch 1..10: hwm %d err %v, want 10, nil", res[0].HWM, res[0].Err.err())
+	}
+	res := applyAll(t, f, batch(15, 20))
+	if res[0].HWM != 10 || res[0].Err != nil {
+		t.Errorf("batch 15..20 after hwm 10: hwm %d err %v, want 10, nil (refused)", res[0].HWM, res[0].Err.err())
+	}
+	if hwm, last := state(); hwm != 10 || last != 10 {
+		t.Errorf("after refused batch 15..20: highWater %d, partition last seq %d; want 10 and 10 (nothing applied)", hwm, last)
+	}
+	for seq := 15; seq <= 20; seq++ {
+		if rec, ok := get(t, f, uai, fmt.Sprintf("c%d", seq)); ok {
+			t.Errorf("after refused batch 15..20: Get(c%d) = %+v, want absent", seq, rec)
+		}
+	}
+
+	if res := applyAll(t, f, batch(11, 20)); res[0].HWM != 20 || res[0].Err != nil {
+		t.Fatalf("batch 11..20: hwm %d err %v, want 20, nil", res[0].HWM, res[0].Err.err())
+	}
+	if hwm, last := state(); hwm != 20 || last != 20 {
+		t.Errorf("after batch 11..20: highWater %d, partition last seq %d; want 20 and 20", hwm, last)
+	}
+	for seq := 1; seq <= 20; seq++ {
+		if rec, ok := get(t, f, uai, fmt.Sprintf("c%d", seq)); !ok || rec.Version.Central != 1 {
+			t.Errorf("Get(c%d) = %+v %v, want applied once", seq, rec.Version, ok)
+		}
 	}
 }
 

@@ -53,21 +53,21 @@ func goldens() []golden {
 	central := goldenCommand(0)
 	central.Origin, central.Epoch, central.User = record.OriginCentral, 0, "0190f5a2-0000-7000-8000-0000000000ad"
 	return []golden{
-		entryGolden("entry-1-exec-commands.v1.golden", "raft entry 1 ExecCommands, command format 1",
+		entryGolden("entry-1-exec-commands.v1.golden", "raft entry 1 ExecCommands, entry format 1, command format 1",
 			entry{Type: entryExecCommands, Commands: []record.Command{central}}),
-		entryGolden("entry-2-edge-outbox.v1.golden", "raft entry 2 EdgeOutbox, command format 1",
+		entryGolden("entry-2-edge-outbox.v1.golden", "raft entry 2 EdgeOutbox, entry format 1, command format 1",
 			entry{Type: entryEdgeOutbox, UAI: "0130040Y", Epoch: 3, Commands: []record.Command{goldenCommand(41), goldenCommand(300)}}),
-		entryGolden("entry-3-set-secrets.v1.golden", "raft entry 3 SetSecrets",
+		entryGolden("entry-3-set-secrets.v1.golden", "raft entry 3 SetSecrets, entry format 1",
 			entry{Type: entrySetSecrets, Secrets: goldenSecrets()}),
-		entryGolden("entry-4-add-enrol-token.v1.golden", "raft entry 4 AddEnrolToken (Time: expiry, unix ms)",
+		entryGolden("entry-4-add-enrol-token.v1.golden", "raft entry 4 AddEnrolToken, entry format 1 (Time: expiry, unix ms)",
 			entry{Type: entryAddEnrolToken, TokenHash: "9f86d081884c7d659a2feaa0c55ad015", UAI: "0130040Y", Time: 1736294400000}),
-		entryGolden("entry-5-consume-enrol-token.v1.golden", "raft entry 5 ConsumeEnrolToken (Time: now at the proposer, unix ms)",
+		entryGolden("entry-5-consume-enrol-token.v1.golden", "raft entry 5 ConsumeEnrolToken, entry format 1 (Time: now at the proposer, unix ms)",
 			entry{Type: entryConsumeEnrolToken, TokenHash: "9f86d081884c7d659a2feaa0c55ad015", Time: 1735700000000}),
 		{"record.v1.golden", "stored record (bucket parts/<partition>/r), record format 1", goldenRecord,
 			appendRecord(nil, goldenRecord), func(b []byte) (any, error) { return decodeRecord(b) }},
-		{"token.v1.golden", "stored enrolment token (bucket tokens)", goldenToken,
+		{"token.v1.golden", "stored enrolment token (bucket tokens), token format 1", goldenToken,
 			encodeToken(goldenToken), func(b []byte) (any, error) { return decodeToken(b) }},
-		{"secrets.v1.golden", "stored cluster secrets (meta/secrets)", goldenSecrets(),
+		{"secrets.v1.golden", "stored cluster secrets (meta/secrets), secrets format 1", goldenSecrets(),
 			encodeSecrets(goldenSecrets()), func(b []byte) (any, error) { return decodeSecrets(b) }},
 	}
 }

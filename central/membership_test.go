@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -30,6 +31,17 @@ func raftServers(t testing.TB, n *tnode) []raft.Server {
 		t.Fatalf("raft configuration of %s: %v", n.cfg.Name, err)
 	}
 	return f.Configuration().Servers
+}
+
+// raftConfig returns n's latest raft configuration and the log index that
+// set it: a removal followed by a re-add changes the index.
+func raftConfig(t testing.TB, n *tnode) ([]raft.Server, uint64) {
+	t.Helper()
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		t.Fatalf("raft configuration of %s: %v", n.cfg.Name, err)
+	}
+	return f.Configuration().Servers, f.Index()
 }
 
 // membersGauge reads atrium_central_members{status=status}.
@@ -61,7 +73,8 @@ func TestMembershipFailedNodeThenRemoveNode(t *testing.T) {
 	c := newCluster(t)
 	ctx := ctxTimeout(t, 30*time.Second)
 	l := c.leader()
-	victim := c.follower().cfg.Name
+	victimCfg := c.follower().cfg
+	victim := victimCfg.Name
 	c.kill(victim)
 
 	ok := t.Run("killed node is failed and still a voter", func(t *testing.T) {
@@ -128,6 +141,20 @@ func TestMembershipFailedNodeThenRemoveNode(t *testing.T) {
 		}
 	})
 
+	t.Run("removed node is not added back", func(t *testing.T) {
+		// The leader's reconcile loop adds every alive serf member missing
+		// from raft; the removed node is gone from serf, so it has nothing
+		// to add. Run one pass here rather than wait for the loop.
+		l := c.leader()
+		l.reconcile(map[string]string{})
+		if !l.IsLeader() {
+			t.Fatalf("%s lost leadership during the check", l.cfg.Name)
+		}
+		if got := raftServers(t, l); len(got) != 2 {
+			t.Errorf("after a reconcile pass, leader's raft configuration = %v, want 2 servers", got)
+		}
+	})
+
 	t.Run("RemoveNode of an unknown name", func(t *testing.T) {
 		for _, n := range []*tnode{c.follower(), c.leader()} {
 			if err := n.RemoveNode(ctx, "n9"); !errors.Is(err, ErrUnknownNode) {
@@ -135,6 +162,72 @@ func TestMembershipFailedNodeThenRemoveNode(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("removed node restarted rejoins", func(t *testing.T) {
+		// As DESIGN.md says: a removed node that is started again rejoins
+		// through serf and the leader makes it a voter again.
+		cfg := victimCfg
+		cfg.Bootstrap, cfg.Join = false, []string{c.leader().cfg.SerfAddr}
+		r := c.start(cfg)
+		c.waitVoters(3)
+		id := "after-rejoin"
+		if err := r.Submit(ctx, putCmd("central", "P", id, "", "3", time.Now().UnixMilli())); err != nil {
+			t.Fatalf("Submit on rejoined %s: %v", victim, err)
+		}
+		if v, ok := readValue(t, r, "P", "after-remove-"+c.leader().cfg.Name); !ok || v != "2" {
+			t.Errorf("rejoined %s: Get(after-remove-%s) = %q %v, want 2 (caught up)", victim, c.leader().cfg.Name, v, ok)
+		}
+	})
+}
+
+// TestMembershipRemoveAliveNode: RemoveNode refuses a node serf reports
+// alive, through the leader or a follower, and the raft configuration
+// stays as it was (not removed and added back).
+func TestMembershipRemoveAliveNode(t *testing.T) {
+	c := newCluster(t)
+	ctx := ctxTimeout(t, 20*time.Second)
+	l := c.leader()
+	before, index := raftConfig(t, l)
+	var f1, f2 *tnode
+	for _, n := range c.nodes {
+		switch {
+		case n == l:
+		case f1 == nil:
+			f1 = n
+		default:
+			f2 = n
+		}
+	}
+	for _, tc := range []struct{ by, target *tnode }{
+		{l, f1},  // an alive follower, at the leader
+		{f2, f1}, // an alive follower, forwarded
+		{f1, l},  // the leader, forwarded
+		{l, l},   // the leader itself
+	} {
+		err := tc.by.RemoveNode(ctx, tc.target.cfg.Name)
+		if !errors.Is(err, ErrNodeAlive) {
+			t.Errorf("RemoveNode(%s) on %s = %v, want ErrNodeAlive", tc.target.cfg.Name, tc.by.cfg.Name, err)
+			continue
+		}
+		want := "central: node " + tc.target.cfg.Name + " is alive: stop it before removing it, or it rejoins"
+		if err.Error() != want {
+			t.Errorf("RemoveNode(%s) on %s = %q, want %q", tc.target.cfg.Name, tc.by.cfg.Name, err, want)
+		}
+	}
+	if !l.IsLeader() {
+		t.Fatalf("%s lost leadership during the test", l.cfg.Name)
+	}
+	after, indexAfter := raftConfig(t, l)
+	if diff := cmp.Diff(before, after); diff != "" || indexAfter != index {
+		t.Errorf("raft configuration changed by refused removals: index %d -> %d (-before +after):\n%s", index, indexAfter, diff)
+	}
+	for _, n := range c.nodes {
+		for _, m := range n.Members() {
+			if m.Status != "alive" || !m.Voter {
+				t.Errorf("%s: Members()[%s] = %+v, want an alive voter", n.cfg.Name, m.Name, m)
+			}
+		}
+	}
 }
 
 // logWatch counts the log records with a given message.
@@ -176,8 +269,17 @@ func TestMembershipJoinRetries(t *testing.T) {
 		t.Fatalf("before n1 starts, n2 lists it: %+v", m)
 	}
 
+	// A call to the leader made before any leader is known waits for one
+	// (the leader's own answer comes back) instead of failing at once.
+	removed := make(chan error, 1)
+	removeCtx := ctxTimeout(t, 15*time.Second)
+	go func() { removed <- n2.RemoveNode(removeCtx, "n9") }()
+
 	c.start(first)
 	c.waitVoters(2)
+	if err := <-removed; !errors.Is(err, ErrUnknownNode) {
+		t.Errorf("RemoveNode(n9) on n2 started before n1 = %v, want ErrUnknownNode from the leader", err)
+	}
 	if m, _ := member(n2, "n1"); m.Status != "alive" || !m.Voter || !m.Leader {
 		t.Errorf("n2: Members()[n1] = %+v, want the alive leader", m)
 	}

@@ -496,25 +496,41 @@ func (n *Node) ConsumeEnrolToken(ctx context.Context, tokenHash string) (string,
 // is retried only when the entry is idempotent.
 func (n *Node) propose(ctx context.Context, en entry, idempotent bool) (*result, error) {
 	data := encodeEntry(en)
+	var res *result
+	var index uint64
+	err := n.retrying(ctx, func() (bool, error) {
+		var err error
+		var retry bool
+		res, index, err, retry = n.attempt(ctx, data, idempotent)
+		return retry, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := n.waitApplied(ctx, index); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// retrying calls try until it succeeds, fails in a way try says not to
+// retry, or retryWindow has passed since the first call; it backs off
+// between calls. Calls that go to the leader use it to ride out an
+// election or a leader not yet known to serf.
+func (n *Node) retrying(ctx context.Context, try func() (retry bool, err error)) error {
 	deadline := time.Now().Add(retryWindow)
 	backoff := 10 * time.Millisecond
 	for {
-		res, index, err, retry := n.attempt(ctx, data, idempotent)
-		if err == nil {
-			if err := n.waitApplied(ctx, index); err != nil {
-				return nil, err
-			}
-			return res, nil
+		retry, err := try()
+		if err == nil || !retry || time.Now().After(deadline) {
+			return err
 		}
-		if !retry || time.Now().After(deadline) {
-			return nil, err
-		}
-		n.log.Debug("retry proposal", "err", err)
+		n.log.Debug("retry call to the leader", "err", err)
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("central: %w (last error: %v)", ctx.Err(), err)
+			return fmt.Errorf("central: %w (last error: %v)", ctx.Err(), err)
 		case <-n.stop:
-			return nil, ErrClosed
+			return ErrClosed
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 200*time.Millisecond)
@@ -642,30 +658,79 @@ func (n *Node) Members() []Member {
 	return out
 }
 
-// RemoveNode takes a node out of the raft configuration and the gossip for
-// good. Membership never shrinks by itself: a failed node stays a voter
-// until an operator removes it.
+// RemoveNode takes a failed (or departed) node out of the raft
+// configuration and the gossip for good. Membership never shrinks by
+// itself: a failed node stays a voter until an operator removes it.
+//
+// A node that serf reports alive is refused with ErrNodeAlive: the leader
+// adds every alive serf member to raft, so it would be back at once. Stop
+// it first (serf reports it failed a few seconds later). A removed node
+// that is started again rejoins through serf and becomes a voter again
+// (see DESIGN.md).
+//
+// On a follower the call goes to the leader; like a proposal, it is
+// retried for up to 10 s while no leader is known or the leader changes.
 func (n *Node) RemoveNode(ctx context.Context, name string) error {
-	if n.raft.State() != raft.Leader {
-		_, url := n.Leader()
-		if url == "" {
-			return ErrNoLeader
-		}
-		return n.forwardRemove(ctx, url, name)
-	}
-	return n.removeLocal(name)
+	return n.retrying(ctx, func() (bool, error) { return n.tryRemove(ctx, name) })
 }
 
+// tryRemove removes name at the leader, this node or the one it knows. It
+// reports retry when the removal surely did not happen and may succeed at
+// a leader found later.
+func (n *Node) tryRemove(ctx context.Context, name string) (retry bool, err error) {
+	select {
+	case <-n.stop:
+		return false, ErrClosed
+	default:
+	}
+	if n.raft.State() == raft.Leader {
+		err := n.removeLocal(name)
+		return errors.Is(err, ErrNotLeader), err
+	}
+	_, id := n.raft.LeaderWithID()
+	if id == "" {
+		return true, ErrNoLeader
+	}
+	url := n.peerURL(string(id))
+	if url == "" {
+		return true, fmt.Errorf("%w: leader %s not known to serf yet", ErrNoLeader, id)
+	}
+	sent, err := n.forwardRemove(ctx, url, name)
+	if err == nil {
+		return false, nil
+	}
+	// A removal that may have reached the leader is not retried: a second
+	// one would answer ErrUnknownNode for a node the first removed.
+	return !sent || errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNoSecrets), err
+}
+
+// removeLocal removes name on this node, which must be the leader.
 func (n *Node) removeLocal(name string) error {
-	known := false
+	if n.raft.State() != raft.Leader {
+		return ErrNotLeader
+	}
+	inSerf := false
+	for _, p := range n.member.peers() {
+		if p.Name != name {
+			continue
+		}
+		if p.Status == "alive" {
+			return errNodeAlive(name)
+		}
+		inSerf = true
+	}
+	inRaft := false
 	if cf := n.raft.GetConfiguration(); cf.Error() == nil {
 		for _, s := range cf.Configuration().Servers {
 			if string(s.ID) == name {
-				known = true
+				inRaft = true
 			}
 		}
 	}
-	if known {
+	if !inRaft && !inSerf {
+		return fmt.Errorf("%w: %q", ErrUnknownNode, name)
+	}
+	if inRaft {
 		if err := n.raft.RemoveServer(raft.ServerID(name), 0, applyTimeout).Error(); err != nil {
 			if errors.Is(err, raft.ErrNotLeader) {
 				return ErrNotLeader
@@ -673,16 +738,12 @@ func (n *Node) removeLocal(name string) error {
 			return fmt.Errorf("central: remove %s from raft: %w", name, err)
 		}
 	}
-	for _, p := range n.member.peers() {
-		if p.Name == name {
-			known = true
-			if err := n.member.forceLeave(name); err != nil {
-				return fmt.Errorf("central: remove %s from serf: %w", name, err)
-			}
+	// Serf forgets the node (pruned, not merely "left"), so that nothing
+	// of it remains for the reconcile loop to act on.
+	if inSerf {
+		if err := n.member.forceLeave(name); err != nil {
+			return fmt.Errorf("central: remove %s from serf: %w", name, err)
 		}
-	}
-	if !known {
-		return fmt.Errorf("%w: %q", ErrUnknownNode, name)
 	}
 	n.log.Info("removed central node", "peer", name)
 	return nil
