@@ -108,8 +108,11 @@ func (a *API) removeNode(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	if err := a.cfg.Cluster.RemoveNode(r.Context(), name); err != nil {
 		status := http.StatusServiceUnavailable
-		if errors.Is(err, central.ErrUnknownNode) {
+		switch {
+		case errors.Is(err, central.ErrUnknownNode):
 			status = http.StatusNotFound
+		case errors.Is(err, central.ErrNodeAlive):
+			status = http.StatusConflict
 		}
 		writeError(w, status, err.Error())
 		return
