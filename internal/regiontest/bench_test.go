@@ -81,7 +81,8 @@ func BenchmarkEdgeCatchUp(b *testing.B) {
 }
 
 // BenchmarkOutboxDrain measures edge commands/s committed by a three-node
-// central when an edge's link returns with a full outbox.
+// central when the WAN links of the region's lycées return with a full
+// outbox at each edge (30k commands in all, split between the edges).
 //
 //	go test -run '^$' -bench BenchmarkOutboxDrain -benchtime 1x ./internal/regiontest/
 func BenchmarkOutboxDrain(b *testing.B) {
@@ -89,43 +90,54 @@ func BenchmarkOutboxDrain(b *testing.B) {
 	for b.Loop() {
 		r := regiontest.Start(b, regiontest.Options{})
 		ctx := b.Context()
-		from := userID(b, r, r.Account(lyceeA, ent.Student).Login)
-		to := userID(b, r, r.Account(lyceeA, ent.Teacher).Login)
-		e := r.Edge(lyceeA)
-		r.CutWAN(lyceeA)
-		r.WaitOffline(lyceeA)
-		var wg sync.WaitGroup
-		errs := make(chan error, 64)
-		for w := range 64 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := w; i < n; i += 64 {
-					if err := e.Node.Store().Submit(ctx, messageCmd(from, to, i)); err != nil {
-						errs <- err
-						return
+		lycees := r.Lycees()
+		per := n / len(lycees)
+		for _, uai := range lycees {
+			from := userID(b, r, r.Account(uai, ent.Student).Login)
+			to := userID(b, r, r.Account(uai, ent.Teacher).Login)
+			e := r.Edge(uai)
+			r.CutWAN(uai)
+			r.WaitOffline(uai)
+			var wg sync.WaitGroup
+			errs := make(chan error, 64)
+			for w := range 64 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := w; i < per; i += 64 {
+						c := messageCmd(from, to, i)
+						c.Partition = uai
+						if err := e.Node.Store().Submit(ctx, c); err != nil {
+							errs <- err
+							return
+						}
 					}
-				}
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			b.Fatal(err)
-		}
-		if got := e.Node.Status().Outbox; got != n {
-			b.Fatalf("outbox = %d, want %d", got, n)
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				b.Fatal(err)
+			}
+			if got := e.Node.Status().Outbox; got != per {
+				b.Fatalf("outbox of %s = %d, want %d", uai, got, per)
+			}
 		}
 		start := time.Now()
-		r.RestoreWAN(lyceeA)
+		for _, uai := range lycees {
+			r.RestoreWAN(uai)
+		}
 		regiontest.Eventually(b, 5*time.Minute, func() error {
-			if got := e.Node.Status().Outbox; got > 0 {
-				return fmt.Errorf("%d commands waiting", got)
+			for _, uai := range lycees {
+				if got := r.Edge(uai).Node.Status().Outbox; got > 0 {
+					return fmt.Errorf("%s: %d commands waiting", uai, got)
+				}
 			}
 			return nil
 		})
 		elapsed := time.Since(start)
-		b.ReportMetric(n/elapsed.Seconds(), "commands/s")
+		b.ReportMetric(float64(per*len(lycees))/elapsed.Seconds(), "commands/s")
+		b.ReportMetric(float64(len(lycees)), "edges")
 		b.ReportMetric(elapsed.Seconds(), "s")
 	}
 }
