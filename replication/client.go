@@ -42,7 +42,7 @@ type outboxLener interface{ OutboxLen() int }
 
 // Client tuning.
 const (
-	pullLimit   = 2000
+	pullLimit   = 5000
 	pullWait    = 20 * time.Second
 	pushBatch   = 1000
 	pushTick    = time.Second

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"atrium/edge"
 	"atrium/ent"
 	"atrium/internal/regiontest"
 	"atrium/record"
@@ -44,7 +46,7 @@ func messageCmd(from, to string, i int) record.Command {
 func BenchmarkEdgeCatchUp(b *testing.B) {
 	const n = 100_000
 	for b.Loop() {
-		r := regiontest.Start(b, regiontest.Options{NoEdges: true})
+		r := regiontest.Start(b, regiontest.Options{NoEdges: true, DirectWAN: true})
 		ctx := b.Context()
 		from := userID(b, r, r.Account(lyceeA, ent.Student).Login)
 		to := userID(b, r, r.Account(lyceeA, ent.Teacher).Login)
@@ -81,23 +83,26 @@ func BenchmarkEdgeCatchUp(b *testing.B) {
 }
 
 // BenchmarkOutboxDrain measures edge commands/s committed by a three-node
-// central when the WAN links of the region's lycées return with a full
-// outbox at each edge (30k commands in all, split between the edges).
+// central when the region's edges come back with a full outbox (30k
+// commands in all, split between the lycées' edges, written while each
+// edge was stopped), through direct QUIC links.
 //
 //	go test -run '^$' -bench BenchmarkOutboxDrain -benchtime 1x ./internal/regiontest/
 func BenchmarkOutboxDrain(b *testing.B) {
 	const n = 30_000
 	for b.Loop() {
-		r := regiontest.Start(b, regiontest.Options{})
+		r := regiontest.Start(b, regiontest.Options{DirectWAN: true})
 		ctx := b.Context()
 		lycees := r.Lycees()
 		per := n / len(lycees)
 		for _, uai := range lycees {
 			from := userID(b, r, r.Account(uai, ent.Student).Login)
 			to := userID(b, r, r.Account(uai, ent.Teacher).Login)
-			e := r.Edge(uai)
-			r.CutWAN(uai)
-			r.WaitOffline(uai)
+			r.StopEdge(uai)
+			store, err := edge.Open(filepath.Join(r.EdgeDataDir(uai), "edge.db"), uai, ent.Exec)
+			if err != nil {
+				b.Fatal(err)
+			}
 			var wg sync.WaitGroup
 			errs := make(chan error, 64)
 			for w := range 64 {
@@ -107,7 +112,7 @@ func BenchmarkOutboxDrain(b *testing.B) {
 					for i := w; i < per; i += 64 {
 						c := messageCmd(from, to, i)
 						c.Partition = uai
-						if err := e.Node.Store().Submit(ctx, c); err != nil {
+						if err := store.Submit(ctx, c); err != nil {
 							errs <- err
 							return
 						}
@@ -119,13 +124,16 @@ func BenchmarkOutboxDrain(b *testing.B) {
 			for err := range errs {
 				b.Fatal(err)
 			}
-			if got := e.Node.Status().Outbox; got != per {
+			if got := store.OutboxLen(); got != per {
 				b.Fatalf("outbox of %s = %d, want %d", uai, got, per)
+			}
+			if err := store.Close(); err != nil {
+				b.Fatal(err)
 			}
 		}
 		start := time.Now()
 		for _, uai := range lycees {
-			r.RestoreWAN(uai)
+			r.RestartEdge(uai)
 		}
 		regiontest.Eventually(b, 5*time.Minute, func() error {
 			for _, uai := range lycees {

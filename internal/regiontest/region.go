@@ -24,8 +24,12 @@ import (
 type Options struct {
 	Centrals int  // default 3
 	NoEdges  bool // start no edge (tests that start their own)
-	Seed     int64
-	Logger   *slog.Logger // default: errors only, to the test log
+	// DirectWAN connects edges straight to central's QUIC listeners, with
+	// no fault proxy between (CutWAN is then unavailable): for benchmarks,
+	// where the proxy's extra copies would be measured too.
+	DirectWAN bool
+	Seed      int64
+	Logger    *slog.Logger // default: errors only, to the test log
 }
 
 // Region is a running test region. Its methods are safe to call from one
@@ -268,6 +272,10 @@ func (r *Region) AddEdge(uai string) *node.Edge {
 	slot := &edgeSlot{uai: uai}
 	var servers []string
 	for _, c := range r.centrals {
+		if r.opts.DirectWAN {
+			servers = append(servers, c.cfg.QUICAddr)
+			continue
+		}
 		p, err := faultproxy.New("127.0.0.1:0", c.cfg.QUICAddr)
 		if err != nil {
 			r.t.Fatalf("WAN proxy: %v", err)
