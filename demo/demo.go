@@ -412,7 +412,11 @@ func (d *region) printSummary() {
 	}
 	fmt.Fprintf(w, "\nDemo accounts (log in at any central node, or at the edge of the account's lycée):\n")
 	for _, a := range d.st.Accounts {
-		fmt.Fprintf(w, "  %-10s %-9s %-24s %s\n", a.UAI, a.Profile, a.Login, a.Password)
+		where := a.UAI
+		if where == "" {
+			where = "région"
+		}
+		fmt.Fprintf(w, "  %-10s %-9s %-24s %s\n", where, a.Profile, a.Login, a.Password)
 	}
 	fmt.Fprintf(w, "\nOperator: ATRIUM_SERVER=%s ATRIUM_TOKEN=%s atrium ctl node list\n", d.procs[0].node.URL, d.st.OperatorToken)
 	if l := d.lycees(); len(l) > 0 {
