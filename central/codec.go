@@ -147,7 +147,18 @@ func appendRecord(b []byte, r record.Record) []byte {
 	return e.b
 }
 
-func decodeRecord(b []byte) (record.Record, error) {
+// recordSize is the length of r's encoding, or a little more.
+func recordSize(r record.Record) int {
+	return 2 + len(r.Partition) + len(r.ID) + len(r.Kind) + len(r.Key) + len(r.Body) + 10*binary.MaxVarintLen64
+}
+
+func decodeRecord(b []byte) (record.Record, error) { return decodeRecordBody(b, true) }
+
+// decodeRecordHead decodes a record but leaves its Body nil, sparing a
+// copy where only the indexed fields and the version matter.
+func decodeRecordHead(b []byte) (record.Record, error) { return decodeRecordBody(b, false) }
+
+func decodeRecordBody(b []byte, withBody bool) (record.Record, error) {
 	d := decoder{b: b}
 	var r record.Record
 	if v := d.byte("record format"); d.err == nil && v != recordFormat {
@@ -166,7 +177,11 @@ func decodeRecord(b []byte) (record.Record, error) {
 		return r, fmt.Errorf("%w: record flags %#x", ErrCorrupt, flags)
 	}
 	r.Deleted = flags&1 != 0
-	r.Body = d.bytes("body")
+	if withBody {
+		r.Body = d.bytes("body")
+	} else {
+		d.raw("body")
+	}
 	return r, d.end("record")
 }
 

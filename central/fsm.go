@@ -223,7 +223,7 @@ func (f *fsm) close() error {
 func (f *fsm) view(fn func(reader) error) error {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return f.db.View(func(tx *bbolt.Tx) error { return fn(reader{tx}) })
+	return f.db.View(func(tx *bbolt.Tx) error { return fn(reader{tx: tx}) })
 }
 
 // changed returns a channel closed at the next applied batch.
@@ -252,17 +252,21 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	last := logs[len(logs)-1].Index
 	f.mu.RLock()
 	err := f.db.Update(func(tx *bbolt.Tx) error {
+		st := newTxState(tx)
 		for i, l := range logs {
 			if l.Type != raft.LogCommand {
 				continue
 			}
-			res, err := f.applyEntry(tx, l)
+			res, err := f.applyEntry(st, l)
 			if err != nil {
 				return fmt.Errorf("apply entry %d: %w", l.Index, err)
 			}
 			resps[i] = res
 		}
-		return tx.Bucket(bucketMeta).Put(keyApplied, be(last))
+		if err := st.flush(); err != nil {
+			return err
+		}
+		return st.meta.Put(keyApplied, be(last))
 	})
 	f.mu.RUnlock()
 	if err != nil {
@@ -278,7 +282,8 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 
 // applyEntry applies one entry. A returned error is a storage failure; the
 // entry's own outcome is in the result.
-func (f *fsm) applyEntry(tx *bbolt.Tx, l *raft.Log) (*result, error) {
+func (f *fsm) applyEntry(st *txState, l *raft.Log) (*result, error) {
+	tx := st.tx
 	en, err := decodeEntry(l.Data)
 	if err != nil {
 		f.log.Error("skip undecodable raft entry", "index", l.Index, "err", err)
@@ -288,7 +293,7 @@ func (f *fsm) applyEntry(tx *bbolt.Tx, l *raft.Log) (*result, error) {
 	case entryExecCommands:
 		res := &result{Errs: make([]*wireError, len(en.Commands))}
 		for i, c := range en.Commands {
-			e, err := f.execute(tx, c)
+			e, err := f.execute(st, c)
 			if err != nil {
 				return nil, err
 			}
@@ -296,7 +301,7 @@ func (f *fsm) applyEntry(tx *bbolt.Tx, l *raft.Log) (*result, error) {
 		}
 		return res, nil
 	case entryEdgeOutbox:
-		return f.applyOutbox(tx, en)
+		return f.applyOutbox(st, en)
 	case entrySetSecrets:
 		meta := tx.Bucket(bucketMeta)
 		if meta.Get(keySecrets) == nil {
@@ -315,8 +320,8 @@ func (f *fsm) applyEntry(tx *bbolt.Tx, l *raft.Log) (*result, error) {
 
 // execute runs one command. It returns the command's outcome, or a storage
 // failure as its second value.
-func (f *fsm) execute(tx *bbolt.Tx, c record.Command) (outcome, storeErr error) {
-	w := &writer{reader: reader{tx}, cmd: c, fromEdge: c.Origin != record.OriginCentral}
+func (f *fsm) execute(st *txState, c record.Command) (outcome, storeErr error) {
+	w := &writer{reader: reader{tx: st.tx, st: st}, cmd: c, fromEdge: c.Origin != record.OriginCentral}
 	err := f.exec(w, c)
 	if w.storeErr != nil {
 		return nil, w.storeErr
@@ -324,8 +329,8 @@ func (f *fsm) execute(tx *bbolt.Tx, c record.Command) (outcome, storeErr error) 
 	return err, nil
 }
 
-func (f *fsm) applyOutbox(tx *bbolt.Tx, en entry) (*result, error) {
-	hb := tx.Bucket(bucketHWM)
+func (f *fsm) applyOutbox(st *txState, en entry) (*result, error) {
+	hb := st.tx.Bucket(bucketHWM)
 	key := hwmKey(en.UAI, en.Epoch)
 	known := hb.Get(key) != nil
 	hwm := u64(hb.Get(key))
@@ -342,14 +347,14 @@ func (f *fsm) applyOutbox(tx *bbolt.Tx, en entry) (*result, error) {
 		}
 		first = false
 		hwm = c.Seq
-		outcome, err := f.execute(tx, c)
+		outcome, err := f.execute(st, c)
 		if err != nil {
 			return nil, err
 		}
 		if outcome == nil {
 			continue
 		}
-		if err := f.notice(tx, c, outcome); err != nil {
+		if err := f.notice(st, c, outcome); err != nil {
 			return nil, err
 		}
 	}
@@ -361,7 +366,7 @@ func (f *fsm) applyOutbox(tx *bbolt.Tx, en entry) (*result, error) {
 
 // notice records, in the command's partition, that central refused a
 // command made at an edge, so that its author sees it.
-func (f *fsm) notice(tx *bbolt.Tx, c record.Command, outcome error) error {
+func (f *fsm) notice(st *txState, c record.Command, outcome error) error {
 	code, msg := "error", "La modification n'a pas pu être appliquée."
 	if r, ok := record.AsRejection(outcome); ok {
 		code, msg = r.Code, r.Message
@@ -377,7 +382,7 @@ func (f *fsm) notice(tx *bbolt.Tx, c record.Command, outcome error) error {
 	if partition == "" {
 		partition = c.Origin
 	}
-	w := &writer{reader: reader{tx}, cmd: c}
+	w := &writer{reader: reader{tx: st.tx, st: st}, cmd: c}
 	err := w.Put(record.Record{Partition: partition, ID: noticeID(c), Kind: KindNotice, Body: body})
 	if w.storeErr != nil {
 		return w.storeErr

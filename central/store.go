@@ -3,7 +3,9 @@ package central
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"strings"
 
 	"go.etcd.io/bbolt"
 
@@ -79,8 +81,141 @@ func initBuckets(tx *bbolt.Tx) error {
 	return nil
 }
 
-// reader implements record.Reader on a bbolt transaction.
-type reader struct{ tx *bbolt.Tx }
+// txState caches, for one write transaction of the state machine, what
+// every Put touches: the partitions' buckets (with a cursor reused for
+// lookups, sparing bbolt a cursor per Get) and the counters Put advances,
+// the last HLC stamp and each partition's last sequence number. The
+// counters are read once and written back by flush, before the
+// transaction commits; nothing else reads them inside a write
+// transaction. A txState is used by one goroutine.
+type txState struct {
+	tx                *bbolt.Tx
+	parts, keys, meta *bbolt.Bucket
+
+	hlc                 uint64 // last HLC stamp assigned
+	hlcLoaded, hlcDirty bool
+
+	byName map[string]*partState
+
+	// got holds records Get decoded in this transaction (the users every
+	// command of a batch looks up, for one), until Put changes them.
+	got map[recordKey]record.Record
+}
+
+type recordKey struct{ partition, id string }
+
+// maxGot bounds txState.got; it starts afresh when full.
+const maxGot = 256
+
+// partState is the cached state of one partition in a txState.
+type partState struct {
+	name                  []byte
+	bucket                *bbolt.Bucket
+	recs, seqs, kinds     *bbolt.Bucket
+	recsCursor            *bbolt.Cursor
+	last                  uint64 // last sequence number
+	lastLoaded, lastDirty bool
+}
+
+func newTxState(tx *bbolt.Tx) *txState {
+	return &txState{
+		tx:     tx,
+		parts:  tx.Bucket(bucketParts),
+		keys:   tx.Bucket(bucketKeys),
+		meta:   tx.Bucket(bucketMeta),
+		byName: make(map[string]*partState),
+	}
+}
+
+// part returns the partition's state, creating its buckets when create is
+// set; otherwise it returns nil for a partition that does not exist yet.
+func (st *txState) part(partition string, create bool) (*partState, error) {
+	if ps := st.byName[partition]; ps != nil {
+		return ps, nil
+	}
+	name := []byte(partition)
+	ps := &partState{name: name}
+	if !create {
+		if ps.bucket = st.parts.Bucket(name); ps.bucket == nil {
+			return nil, nil
+		}
+		ps.recs, ps.seqs, ps.kinds = ps.bucket.Bucket(subRecords), ps.bucket.Bucket(subSeq), ps.bucket.Bucket(subKinds)
+	} else {
+		var err, err1, err2, err3 error
+		if ps.bucket, err = st.parts.CreateBucketIfNotExists(name); err != nil {
+			return nil, err
+		}
+		ps.recs, err1 = ps.bucket.CreateBucketIfNotExists(subRecords)
+		ps.seqs, err2 = ps.bucket.CreateBucketIfNotExists(subSeq)
+		ps.kinds, err3 = ps.bucket.CreateBucketIfNotExists(subKinds)
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return nil, err
+		}
+	}
+	if ps.recs == nil || ps.seqs == nil || ps.kinds == nil {
+		return nil, fmt.Errorf("partition %s lacks a sub-bucket: %w", partition, ErrCorrupt)
+	}
+	// Record ids are time-ordered (UUIDv7) and sequence numbers grow, so
+	// new keys are appended: fill split pages (bbolt's default leaves them
+	// half empty, doubling what each commit writes).
+	ps.recs.FillPercent, ps.seqs.FillPercent, ps.kinds.FillPercent = appendFill, appendFill, appendFill
+	ps.recsCursor = ps.recs.Cursor()
+	st.byName[partition] = ps
+	return ps, nil
+}
+
+// appendFill is the fill factor of the buckets whose keys are mostly
+// appended.
+const appendFill = 0.95
+
+// nextHLC returns the next HLC stamp for a command stamped at ms.
+func (st *txState) nextHLC(ms int64) uint64 {
+	if !st.hlcLoaded {
+		st.hlc, st.hlcLoaded = u64(st.meta.Get(keyHLC)), true
+	}
+	s := record.Stamp(ms, 0)
+	if s <= st.hlc {
+		s = st.hlc + 1
+	}
+	st.hlc, st.hlcDirty = s, true
+	return s
+}
+
+// nextSeq returns the partition's next sequence number.
+func (ps *partState) nextSeq() uint64 {
+	if !ps.lastLoaded {
+		ps.last, ps.lastLoaded = u64(ps.bucket.Get(keyLast)), true
+	}
+	ps.last++
+	ps.lastDirty = true
+	return ps.last
+}
+
+// flush writes the counters back.
+func (st *txState) flush() error {
+	if st.hlcDirty {
+		if err := st.meta.Put(keyHLC, be(st.hlc)); err != nil {
+			return err
+		}
+		st.hlcDirty = false
+	}
+	for _, ps := range st.byName {
+		if ps.lastDirty {
+			if err := ps.bucket.Put(keyLast, be(ps.last)); err != nil {
+				return err
+			}
+			ps.lastDirty = false
+		}
+	}
+	return nil
+}
+
+// reader implements record.Reader on a bbolt transaction; st is set inside
+// the state machine's write transaction.
+type reader struct {
+	tx *bbolt.Tx
+	st *txState
+}
 
 var _ record.Reader = reader{}
 
@@ -88,12 +223,53 @@ func (r reader) part(partition string) *bbolt.Bucket {
 	return r.tx.Bucket(bucketParts).Bucket([]byte(partition))
 }
 
-func (r reader) Get(partition, id string) (record.Record, bool, error) {
-	p := r.part(partition)
-	if p == nil {
-		return record.Record{}, false, nil
+// recordValue returns the stored encoding of a record, nil if absent. It
+// belongs to bbolt: valid only in the transaction and read only.
+func (r reader) recordValue(partition, id string) ([]byte, error) {
+	if r.st == nil {
+		p := r.part(partition)
+		if p == nil {
+			return nil, nil
+		}
+		return p.Bucket(subRecords).Get([]byte(id)), nil
 	}
-	v := p.Bucket(subRecords).Get([]byte(id))
+	ps, err := r.st.part(partition, false)
+	if ps == nil || err != nil {
+		return nil, err
+	}
+	key := []byte(id)
+	k, v := ps.recsCursor.Seek(key)
+	if !bytes.Equal(k, key) {
+		return nil, nil
+	}
+	return v, nil
+}
+
+func (r reader) Get(partition, id string) (record.Record, bool, error) {
+	if r.st == nil {
+		return r.get(partition, id)
+	}
+	if rec, ok := r.st.got[recordKey{partition, id}]; ok {
+		rec.Body = bytes.Clone(rec.Body) // the caller's own, as decodeRecord's
+		return rec, true, nil
+	}
+	rec, ok, err := r.get(partition, id)
+	if ok {
+		if r.st.got == nil || len(r.st.got) >= maxGot {
+			r.st.got = make(map[recordKey]record.Record)
+		}
+		cached := rec
+		cached.Body = bytes.Clone(rec.Body)
+		r.st.got[recordKey{partition, id}] = cached
+	}
+	return rec, ok, err
+}
+
+func (r reader) get(partition, id string) (record.Record, bool, error) {
+	v, err := r.recordValue(partition, id)
+	if err != nil {
+		return record.Record{}, false, fmt.Errorf("get %s/%s: %w", partition, id, err)
+	}
 	if v == nil {
 		return record.Record{}, false, nil
 	}
@@ -212,6 +388,10 @@ type writer struct {
 	reader
 	cmd      record.Command
 	fromEdge bool
+	// missPartition and missID name the last record Get found absent, so
+	// that Put of that record (an executor checks that an id is free, then
+	// writes it) need not look it up again. Put clears them.
+	missPartition, missID string
 	// storeErr is set when bbolt itself fails; the state machine cannot
 	// continue after that (other nodes did not fail the same way).
 	storeErr error
@@ -219,15 +399,12 @@ type writer struct {
 
 var _ record.Tx = (*writer)(nil)
 
-func (w *writer) nextHLC() uint64 {
-	meta := w.tx.Bucket(bucketMeta)
-	last := u64(meta.Get(keyHLC))
-	s := record.Stamp(w.cmd.Time, 0)
-	if s <= last {
-		s = last + 1
+func (w *writer) Get(partition, id string) (record.Record, bool, error) {
+	rec, ok, err := w.reader.Get(partition, id)
+	if err == nil && !ok {
+		w.missPartition, w.missID = partition, id
 	}
-	w.put(meta, keyHLC, be(s))
-	return s
+	return rec, ok, err
 }
 
 func (w *writer) put(b *bbolt.Bucket, k, v []byte) {
@@ -244,16 +421,33 @@ func (w *writer) del(b *bbolt.Bucket, k []byte) {
 
 func validRecord(r record.Record) error {
 	switch {
-	case r.Partition == "" || len(r.Partition) > maxNameLen || bytes.IndexByte([]byte(r.Partition), 0) >= 0:
+	case r.Partition == "" || len(r.Partition) > maxNameLen || strings.IndexByte(r.Partition, 0) >= 0:
 		return fmt.Errorf("%w: partition %q", ErrInvalidRecord, r.Partition)
 	case r.ID == "" || len(r.ID) > maxIDLen:
 		return fmt.Errorf("%w: id %q", ErrInvalidRecord, r.ID)
-	case r.Kind == "" || len(r.Kind) > maxNameLen || bytes.IndexByte([]byte(r.Kind), 0) >= 0:
+	case r.Kind == "" || len(r.Kind) > maxNameLen || strings.IndexByte(r.Kind, 0) >= 0:
 		return fmt.Errorf("%w: kind %q", ErrInvalidRecord, r.Kind)
 	case len(r.Key) > maxKeyLen:
 		return fmt.Errorf("%w: key of %d bytes", ErrInvalidRecord, len(r.Key))
 	}
 	return nil
+}
+
+// previous returns the indexed fields of the record Put replaces (not its
+// body).
+func (w *writer) previous(r record.Record) (record.Record, bool, error) {
+	if r.Partition == w.missPartition && r.ID == w.missID {
+		return record.Record{}, false, nil
+	}
+	v, err := w.recordValue(r.Partition, r.ID)
+	if v == nil || err != nil {
+		return record.Record{}, false, err
+	}
+	prev, err := decodeRecordHead(v)
+	if err != nil {
+		return record.Record{}, false, fmt.Errorf("get %s/%s: %w", r.Partition, r.ID, err)
+	}
+	return prev, true, nil
 }
 
 func (w *writer) Put(r record.Record) error {
@@ -263,42 +457,36 @@ func (w *writer) Put(r record.Record) error {
 	if err := validRecord(r); err != nil {
 		return err
 	}
-	prev, had, err := w.Get(r.Partition, r.ID)
+	prev, had, err := w.previous(r)
 	if err != nil {
 		return err
 	}
-	keys := w.tx.Bucket(bucketKeys)
-	newKey := join(r.Kind, r.Key)
+	st := w.st
+	keys := st.keys
+	self := join(r.Partition, r.ID)
+	var newKey []byte
 	if r.Key != "" && !r.Deleted {
-		if v := keys.Get(newKey); v != nil && !bytes.Equal(v, join(r.Partition, r.ID)) {
+		newKey = join(r.Kind, r.Key)
+		if v := keys.Get(newKey); v != nil && !bytes.Equal(v, self) {
 			return fmt.Errorf("%w: %s %q", ErrKeyTaken, r.Kind, r.Key)
 		}
 	}
-	parts := w.tx.Bucket(bucketParts)
-	p, err := parts.CreateBucketIfNotExists([]byte(r.Partition))
+	p, err := st.part(r.Partition, true)
 	if err != nil {
 		w.storeErr = err
 		return err
 	}
-	recs, err1 := p.CreateBucketIfNotExists(subRecords)
-	seqs, err2 := p.CreateBucketIfNotExists(subSeq)
-	kinds, err3 := p.CreateBucketIfNotExists(subKinds)
-	for _, e := range []error{err1, err2, err3} {
-		if e != nil {
-			w.storeErr = e
-			return e
-		}
-	}
+	w.missPartition, w.missID = "", ""
+	delete(st.got, recordKey{r.Partition, r.ID})
 
-	r.Version = record.Version{Central: prev.Version.Central + 1, Edge: prev.Version.Edge, HLC: w.nextHLC()}
+	r.Version = record.Version{Central: prev.Version.Central + 1, Edge: prev.Version.Edge, HLC: st.nextHLC(w.cmd.Time)}
 	if w.fromEdge {
 		r.Version.Edge++
 	}
-	r.Seq = u64(p.Get(keyLast)) + 1
-	w.put(p, keyLast, be(r.Seq))
+	r.Seq = p.nextSeq()
 
 	if had {
-		w.del(seqs, be(prev.Seq))
+		w.del(p.seqs, be(prev.Seq))
 		if prev.Key != "" && (prev.Key != r.Key || prev.Kind != r.Kind || r.Deleted) {
 			old := join(prev.Kind, prev.Key)
 			if bytes.Equal(keys.Get(old), join(prev.Partition, prev.ID)) {
@@ -306,15 +494,16 @@ func (w *writer) Put(r record.Record) error {
 			}
 		}
 		if !prev.Deleted && (prev.Kind != r.Kind || r.Deleted) {
-			w.del(kinds, join(prev.Kind, prev.ID))
+			w.del(p.kinds, join(prev.Kind, prev.ID))
 		}
 	}
-	w.put(recs, []byte(r.ID), appendRecord(nil, r))
-	w.put(seqs, be(r.Seq), []byte(r.ID))
+	id := self[len(r.Partition)+1:]
+	w.put(p.recs, id, appendRecord(make([]byte, 0, recordSize(r)), r))
+	w.put(p.seqs, be(r.Seq), id)
 	if !r.Deleted {
-		w.put(kinds, join(r.Kind, r.ID), []byte{})
-		if r.Key != "" {
-			w.put(keys, newKey, join(r.Partition, r.ID))
+		w.put(p.kinds, join(r.Kind, r.ID), []byte{})
+		if newKey != nil {
+			w.put(keys, newKey, self)
 		}
 	}
 	return w.storeErr
