@@ -187,9 +187,9 @@ func execLyceePut(tx record.Tx, cmd record.Command) error {
 }
 
 func execNewsPublish(tx record.Tx, cmd record.Command) error {
-	var a NewsArgs
-	if err := decodeArgs(cmd, &a); err != nil {
-		return err
+	a, err := decodeNewsArgs(cmd.Args)
+	if err != nil {
+		return rejectInvalid("Commande mal formée.")
 	}
 	if !validID(a.ID) || cmd.Partition == "" || cmd.Time <= 0 {
 		return rejectInvalid("Commande mal formée.")
@@ -216,20 +216,17 @@ func execNewsPublish(tx record.Tx, cmd record.Command) error {
 			return rejectForbidden("Seuls les enseignants et les personnels publient les actualités du lycée.")
 		}
 	}
-	body, err := json.Marshal(newsBody{
+	body := (&newsBody{
 		Title: strings.TrimSpace(a.Title), Body: strings.TrimSpace(a.Body),
 		AuthorID: author.ID, AuthorName: author.Name, Published: cmd.Time,
-	})
-	if err != nil {
-		return err
-	}
+	}).marshal()
 	return tx.Put(record.Record{Partition: cmd.Partition, ID: a.ID, Kind: KindNews, Body: body})
 }
 
 func execMessageSend(tx record.Tx, cmd record.Command) error {
-	var a MessageArgs
-	if err := decodeArgs(cmd, &a); err != nil {
-		return err
+	a, err := decodeMessageArgs(cmd.Args)
+	if err != nil {
+		return rejectInvalid("Commande mal formée.")
 	}
 	if !validID(a.ID) || cmd.Partition == "" || cmd.Time <= 0 {
 		return rejectInvalid("Commande mal formée.")
@@ -260,13 +257,10 @@ func execMessageSend(tx record.Tx, cmd record.Command) error {
 	if to.ID == from.ID {
 		return rejectInvalid("Vous ne pouvez pas vous écrire à vous-même.")
 	}
-	body, err := json.Marshal(messageBody{
+	body := (&messageBody{
 		FromID: from.ID, FromLogin: from.Login, FromName: from.Name,
 		ToID: to.ID, ToLogin: to.Login, ToName: to.Name,
 		Subject: strings.TrimSpace(a.Subject), Body: strings.TrimSpace(a.Body), Sent: cmd.Time,
-	})
-	if err != nil {
-		return err
-	}
+	}).marshal()
 	return tx.Put(record.Record{Partition: cmd.Partition, ID: a.ID, Kind: KindMessage, Body: body})
 }

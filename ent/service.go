@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"atrium/record"
@@ -68,13 +69,18 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	if s.ttl <= 0 {
 		s.ttl = 12 * time.Hour
 	}
-	h, err := HashPassword("atrium-dummy-password")
+	h, err := dummyHash()
 	if err != nil {
 		return nil, err
 	}
 	s.dummyHash = h
 	return s, nil
 }
+
+// dummyHash hashes a password no account has, once per process: every
+// Service of the process verifies unknown logins against the same hash
+// (hashing takes a core for about a tenth of a second).
+var dummyHash = sync.OnceValues(func() (string, error) { return HashPassword("atrium-dummy-password") })
 
 // Login checks login and password and returns a signed session token.
 // Every failure is ErrBadCredentials.
