@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 
 	"atrium/record"
 )
@@ -49,6 +50,8 @@ const (
 type Message interface {
 	frameType() byte
 	appendPayload(b []byte) []byte
+	// sizeHint is about the size of the payload, or a little more.
+	sizeHint() int
 }
 
 // Hello opens a session: the edge names itself, its epoch and its outbox
@@ -118,14 +121,30 @@ func (*Error) frameType() byte   { return typeError }
 // AppendFrame appends the frame of m (type byte, uvarint payload length,
 // payload) to dst.
 func AppendFrame(dst []byte, m Message) ([]byte, error) {
-	payload := m.appendPayload(nil)
-	if len(payload) > MaxFrameSize {
-		return dst, fmt.Errorf("encode frame type %d of %d bytes: %w", m.frameType(), len(payload), ErrFrameTooLarge)
-	}
+	// Encode the payload in place, after room for the longest length a
+	// frame may have, then close the gap left by a shorter one: a frame
+	// of hundreds of records is copied once rather than grown and copied.
+	start := len(dst)
+	dst = slices.Grow(dst, 1+maxLengthLen+m.sizeHint())
 	dst = append(dst, m.frameType())
-	dst = binary.AppendUvarint(dst, uint64(len(payload)))
-	return append(dst, payload...), nil
+	dst = append(dst, make([]byte, maxLengthLen)...)
+	dst = m.appendPayload(dst)
+	body := start + 1 + maxLengthLen
+	n := len(dst) - body
+	if n > MaxFrameSize {
+		return dst[:start], fmt.Errorf("encode frame type %d of %d bytes: %w", m.frameType(), n, ErrFrameTooLarge)
+	}
+	k := len(binary.AppendUvarint(dst[start+1:start+1], uint64(n)))
+	if k < maxLengthLen {
+		copy(dst[start+1+k:], dst[body:])
+		dst = dst[:len(dst)-(maxLengthLen-k)]
+	}
+	return dst, nil
 }
+
+// maxLengthLen is the length of the uvarint of MaxFrameSize, the longest
+// length field of a frame.
+var maxLengthLen = uvarintLen(MaxFrameSize)
 
 // WriteFrame writes the frame of m to w in one Write.
 func WriteFrame(w io.Writer, m Message) error {
@@ -256,6 +275,34 @@ const (
 	recordMinSize  = 1 + 3 + 3 + 1 + 1 // flags, 3 empty strings, version, seq, empty body
 	commandMinSize = 5 + 2 + 3 + 1     // 5 strings/blobs, epoch, seq, base, time
 )
+
+// Size hints: identifiers and fixed fields fit in fixedHint bytes per
+// message, record or command; bodies, args and texts are counted.
+const fixedHint = 64
+
+func (m *Hello) sizeHint() int   { return fixedHint }
+func (m *HelloOK) sizeHint() int { return fixedHint }
+func (m *Pull) sizeHint() int    { return fixedHint }
+func (m *Ack) sizeHint() int     { return fixedHint }
+func (m *Error) sizeHint() int   { return fixedHint + len(m.Message) }
+
+func (m *Changes) sizeHint() int {
+	n := fixedHint
+	for i := range m.Records {
+		r := &m.Records[i]
+		n += fixedHint + len(r.ID) + len(r.Kind) + len(r.Key) + len(r.Body)
+	}
+	return n
+}
+
+func (m *Push) sizeHint() int {
+	n := fixedHint
+	for i := range m.Commands {
+		c := &m.Commands[i]
+		n += fixedHint + len(c.Origin) + len(c.User) + len(c.Op) + len(c.Partition) + len(c.Args)
+	}
+	return n
+}
 
 func (m *Hello) appendPayload(b []byte) []byte {
 	b = binary.AppendUvarint(b, m.ProtocolVersion)

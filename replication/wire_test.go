@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"atrium/record"
 )
@@ -188,4 +189,34 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("ReadFrame rejects what DecodeFrame accepts: %v", err)
 		}
 	})
+}
+
+// TestFrameLengths checks frames whose length field takes one to four
+// bytes, appended after other bytes, as AppendFrame writes the payload
+// before it knows the length.
+func TestFrameLengths(t *testing.T) {
+	for _, size := range []int{0, 100, 127, 128, 200, 16383, 16384, 100_000, 2_097_151, 2_097_152, 3_000_000} {
+		m := &Changes{Partition: "p", Last: 7, Records: []record.Record{{Partition: "p", ID: "i", Kind: "k", Seq: 7, Body: bytes.Repeat([]byte("é"), size/2)}}}
+		prefix := []byte("prefix")
+		b, err := AppendFrame(bytes.Clone(prefix), m)
+		if err != nil {
+			t.Fatalf("AppendFrame(%d bytes): %v", size, err)
+		}
+		if !bytes.HasPrefix(b, prefix) {
+			t.Fatalf("AppendFrame(%d bytes) changed what dst held", size)
+		}
+		got, n, err := DecodeFrame(b[len(prefix):])
+		if err != nil || n != len(b)-len(prefix) {
+			t.Fatalf("DecodeFrame(AppendFrame(%d bytes)) = %d bytes, %v; want %d", size, n, err, len(b)-len(prefix))
+		}
+		// go-cmp is slow on megabytes: compare the body by itself.
+		gc, ok := got.(*Changes)
+		if !ok || len(gc.Records) != 1 || !bytes.Equal(gc.Records[0].Body, m.Records[0].Body) {
+			t.Fatalf("frame of %d bytes: decoded body differs from the one sent", size)
+		}
+		gc.Records[0].Body, m.Records[0].Body = nil, nil
+		if diff := cmp.Diff(Message(m), got, cmpopts.EquateEmpty()); diff != "" {
+			t.Fatalf("frame of %d bytes (-sent +decoded):\n%s", size, diff)
+		}
+	}
 }
