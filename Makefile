@@ -32,7 +32,7 @@ check: ## gofmt, go vet, staticcheck, go mod tidy diff, dependency rules
 	@cp go.mod /tmp/atrium-go.mod.bak; cp go.sum /tmp/atrium-go.sum.bak; $(GO) mod tidy; \
 	  if ! cmp -s go.mod /tmp/atrium-go.mod.bak || ! cmp -s go.sum /tmp/atrium-go.sum.bak; then \
 	    cp /tmp/atrium-go.mod.bak go.mod; cp /tmp/atrium-go.sum.bak go.sum; echo 'go mod tidy changes go.mod/go.sum'; exit 1; fi
-	$(GO) test -count=1 -run 'TestDependencies' ./internal/deptest/
+	$(GO) test -count=1 -run 'Dependencies' ./internal/deptest/
 
 bench: ## measure catch-up, outbox drain and leader-failover write gap (see docs/benchmarks.md)
 	@echo '== edge catch-up: records/s applied at an edge, 100k changed records, real central + QUIC'

@@ -143,7 +143,7 @@ func TestEnrollEndToEnd(t *testing.T) {
 	if !bytes.Equal(id.CACertPEM, f.ca.CertPEM()) {
 		t.Errorf("CACertPEM is not the CA's certificate")
 	}
-	if got, want := id.Cert.Leaf.NotAfter.Sub(time.Now()), DefaultEdgeTTL-time.Minute; got < want {
+	if got, want := time.Until(id.Cert.Leaf.NotAfter), DefaultEdgeTTL-time.Minute; got < want {
 		t.Errorf("certificate lasts %v, want about %v", got, DefaultEdgeTTL)
 	}
 
@@ -428,7 +428,7 @@ func enrolled(t *testing.T, ca *CA, uai string) *Identity {
 
 // handshake runs a TLS handshake over loopback TCP and returns each side's
 // error and the UAI the server saw.
-func handshake(t *testing.T, server, client *tls.Config) (serverErr, clientErr error, uai string) {
+func handshake(t *testing.T, server, client *tls.Config) (uai string, serverErr, clientErr error) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -483,7 +483,7 @@ func handshake(t *testing.T, server, client *tls.Config) (serverErr, clientErr e
 	}
 	c.Close()
 	r := <-done
-	return r.err, clientErr, r.uai
+	return r.uai, r.err, clientErr
 }
 
 func TestMutualTLS(t *testing.T) {
@@ -496,7 +496,7 @@ func TestMutualTLS(t *testing.T) {
 	edge := enrolled(t, ca, "0130040Y")
 
 	t.Run("same CA", func(t *testing.T) {
-		serr, cerr, uai := handshake(t, server, edge.ClientTLS())
+		uai, serr, cerr := handshake(t, server, edge.ClientTLS())
 		if serr != nil || cerr != nil {
 			t.Fatalf("handshake: server %v, client %v; want success", serr, cerr)
 		}
@@ -508,7 +508,7 @@ func TestMutualTLS(t *testing.T) {
 		intruder := enrolled(t, newTestCA(t), "0130040Y")
 		cfg := intruder.ClientTLS()
 		cfg.RootCAs = ca.Pool() // it trusts the real central
-		serr, cerr, _ := handshake(t, server, cfg)
+		_, serr, cerr := handshake(t, server, cfg)
 		if serr == nil || cerr == nil {
 			t.Errorf("handshake with a foreign edge certificate: server %v, client %v; want both to fail", serr, cerr)
 		}
@@ -518,7 +518,7 @@ func TestMutualTLS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, cerr, _ := handshake(t, ServerTLS(fake, ca.Pool()), edge.ClientTLS())
+		_, _, cerr := handshake(t, ServerTLS(fake, ca.Pool()), edge.ClientTLS())
 		if cerr == nil {
 			t.Errorf("edge accepted a central certificate from another CA")
 		}
@@ -526,7 +526,7 @@ func TestMutualTLS(t *testing.T) {
 	t.Run("server certificate as client", func(t *testing.T) {
 		cfg := edge.ClientTLS()
 		cfg.Certificates = []tls.Certificate{serverCert}
-		serr, _, _ := handshake(t, server, cfg)
+		_, serr, _ := handshake(t, server, cfg)
 		if serr == nil {
 			t.Errorf("server accepted a server certificate as an edge's")
 		}

@@ -67,10 +67,9 @@ func newEnv(t *testing.T, cfg portal.Config) *env {
 // browser is a user agent with its own cookies that does not follow
 // redirects, so that tests see them.
 type browser struct {
-	t   *testing.T
-	e   *env
-	c   *http.Client
-	csr string
+	t *testing.T
+	e *env
+	c *http.Client
 }
 
 func (e *env) browser(t *testing.T) *browser {

@@ -4,8 +4,10 @@ import (
 	"go/parser"
 	"go/token"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -77,7 +79,7 @@ func TestDependencies(t *testing.T) {
 		"replication/": {"atrium/central", "atrium/edge", "atrium/ent", "atrium/node"},
 		"central/":     {"atrium/edge", "atrium/node", "atrium/portal"},
 		"health/":      {"atrium/"},
-		"appliance/":   {"atrium/central", "atrium/edge", "atrium/node"},
+		"appliance/":   {"atrium/"},
 	}
 	for file, imps := range files {
 		for _, imp := range imps {
@@ -94,6 +96,48 @@ func TestDependencies(t *testing.T) {
 					if strings.HasPrefix(imp, b) && !(dir == "record/" && imp == "atrium/record") {
 						t.Errorf("%s imports %s: %s must not depend on it", file, imp, strings.TrimSuffix(dir, "/"))
 					}
+				}
+			}
+		}
+	}
+}
+
+// TestTransitiveDependencies checks what each package pulls in, directly or
+// not: an edge appliance must run without central's raft, the ENT and its
+// portal without any node's machinery.
+func TestTransitiveDependencies(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("the go tool is not in PATH")
+	}
+	node := []string{"atrium/central", "atrium/edge", "atrium/replication", "atrium/node",
+		"github.com/hashicorp/raft", "github.com/hashicorp/serf", "github.com/quic-go/quic-go", "go.etcd.io/bbolt"}
+	rules := map[string][]string{
+		"atrium/edge":        {"atrium/central", "github.com/hashicorp/raft", "github.com/hashicorp/serf"},
+		"atrium/central":     {"atrium/edge", "atrium/replication", "atrium/node", "atrium/portal"},
+		"atrium/replication": {"atrium/central", "atrium/edge", "atrium/ent", "atrium/portal", "atrium/node"},
+		"atrium/ent":         node,
+		"atrium/ent/uai":     node,
+		"atrium/ent/synth":   node,
+		"atrium/portal":      node,
+		"atrium/appliance":   {"atrium/central", "atrium/edge", "atrium/replication", "atrium/ent", "atrium/node"},
+		"atrium/health":      {"atrium/central", "atrium/edge", "atrium/replication", "atrium/ent", "atrium/node"},
+	}
+	for pkg, banned := range rules {
+		cmd := exec.Command(goTool, "list", "-deps", pkg)
+		cmd.Dir = root(t)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", pkg, err)
+		}
+		deps := strings.Fields(string(out))
+		if !slices.Contains(deps, pkg) {
+			t.Fatalf("go list -deps %s does not list the package itself: is the test looking at the module?", pkg)
+		}
+		for _, dep := range deps {
+			for _, b := range banned {
+				if dep == b || strings.HasPrefix(dep, b+"/") {
+					t.Errorf("%s depends on %s", pkg, dep)
 				}
 			}
 		}

@@ -56,8 +56,6 @@ type edgeSlot struct {
 	cfg     node.EdgeConfig
 	node    *node.Edge // nil while stopped
 	proxies []*faultproxy.Proxy
-	cancel  context.CancelFunc
-	done    chan struct{}
 }
 
 // Start brings a region up and registers its shutdown with t.Cleanup.
