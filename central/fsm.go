@@ -44,82 +44,6 @@ type entry struct {
 	Time      int64            // AddEnrolToken: expiry; ConsumeEnrolToken: now (unix ms)
 }
 
-// encodeEntry encodes a raft entry: its type byte, its format byte
-// (entryFormat), then its fields.
-func encodeEntry(en entry) []byte {
-	e := encoder{}
-	e.byte(en.Type)
-	e.byte(entryFormat)
-	switch en.Type {
-	case entryExecCommands, entryEdgeOutbox:
-		if en.Type == entryEdgeOutbox {
-			e.str(en.UAI)
-			e.uvarint(en.Epoch)
-		}
-		e.uvarint(uint64(len(en.Commands)))
-		for _, c := range en.Commands {
-			e.command(c)
-		}
-	case entrySetSecrets:
-		e.secrets(en.Secrets)
-	case entryAddEnrolToken:
-		e.str(en.TokenHash)
-		e.str(en.UAI)
-		e.varint(en.Time)
-	case entryConsumeEnrolToken:
-		e.str(en.TokenHash)
-		e.varint(en.Time)
-	}
-	return e.b
-}
-
-// errUnknownEntry marks an entry type this version does not know.
-var errUnknownEntry = errors.New("unknown entry type")
-
-func decodeEntry(b []byte) (entry, error) {
-	d := decoder{b: b}
-	en := entry{Type: d.byte("entry type")}
-	if d.err != nil {
-		return en, d.err
-	}
-	switch en.Type {
-	case entryExecCommands, entryEdgeOutbox, entrySetSecrets, entryAddEnrolToken, entryConsumeEnrolToken:
-	default:
-		return en, fmt.Errorf("%w %d", errUnknownEntry, en.Type)
-	}
-	v := d.byte("entry format")
-	if d.err != nil {
-		return en, d.err
-	}
-	if v != entryFormat {
-		return en, fmt.Errorf("%w: entry type %d format %d", ErrCorrupt, en.Type, v)
-	}
-	switch en.Type {
-	case entryExecCommands, entryEdgeOutbox:
-		if en.Type == entryEdgeOutbox {
-			en.UAI = d.str("uai")
-			en.Epoch = d.uvarint("epoch")
-		}
-		n := d.count("commands", minCommandLen)
-		if d.err == nil {
-			en.Commands = make([]record.Command, 0, n)
-		}
-		for i := 0; i < n && d.err == nil; i++ {
-			en.Commands = append(en.Commands, d.command())
-		}
-	case entrySetSecrets:
-		en.Secrets = d.secrets()
-	case entryAddEnrolToken:
-		en.TokenHash = d.str("token hash")
-		en.UAI = d.str("uai")
-		en.Time = d.varint("expiry")
-	case entryConsumeEnrolToken:
-		en.TokenHash = d.str("token hash")
-		en.Time = d.varint("time")
-	}
-	return en, d.end("entry")
-}
-
 // wireError is an error as the state machine returns it and as it crosses
 // the forwarding boundary: a Rejection of the ENT's rules, one of this
 // package's sentinels (by code), or any other error (by message).
@@ -416,35 +340,6 @@ type enrolToken struct {
 	Used    bool
 }
 
-func encodeToken(t enrolToken) []byte {
-	e := encoder{}
-	e.byte(tokenFormat)
-	e.str(t.UAI)
-	e.varint(t.Expires)
-	used := byte(0)
-	if t.Used {
-		used = 1
-	}
-	e.byte(used)
-	return e.b
-}
-
-func decodeToken(b []byte) (enrolToken, error) {
-	d := decoder{b: b}
-	var t enrolToken
-	d.format("token", tokenFormat)
-	t.UAI = d.str("uai")
-	t.Expires = d.varint("expiry")
-	switch used := d.byte("used"); {
-	case d.err != nil:
-	case used == 1:
-		t.Used = true
-	case used != 0:
-		return t, fmt.Errorf("%w: token used flag %#x", ErrCorrupt, used)
-	}
-	return t, d.end("token")
-}
-
 func addToken(tx *bbolt.Tx, en entry) (*result, error) {
 	b := tx.Bucket(bucketTokens)
 	if en.TokenHash == "" || en.UAI == "" {
@@ -483,39 +378,4 @@ type Secrets struct {
 	CAKeyPEM   []byte
 	SessionKey []byte // HMAC key of portal session tokens (32 bytes)
 	ClusterKey []byte // authenticates calls between central nodes (32 bytes)
-}
-
-// secrets encodes the fields of Secrets, as stored and in a SetSecrets
-// entry (each behind its own format byte).
-func (e *encoder) secrets(s Secrets) {
-	e.bytes(s.CACertPEM)
-	e.bytes(s.CAKeyPEM)
-	e.bytes(s.SessionKey)
-	e.bytes(s.ClusterKey)
-}
-
-func (d *decoder) secrets() Secrets {
-	return Secrets{
-		CACertPEM:  d.bytes("ca cert"),
-		CAKeyPEM:   d.bytes("ca key"),
-		SessionKey: d.bytes("session key"),
-		ClusterKey: d.bytes("cluster key"),
-	}
-}
-
-func encodeSecrets(s Secrets) []byte {
-	e := encoder{}
-	e.byte(secretsFormat)
-	e.secrets(s)
-	return e.b
-}
-
-func decodeSecrets(b []byte) (Secrets, error) {
-	d := decoder{b: b}
-	d.format("secrets", secretsFormat)
-	if d.err != nil {
-		return Secrets{}, d.err
-	}
-	s := d.secrets()
-	return s, d.end("secrets")
 }

@@ -2,16 +2,16 @@ package central
 
 import (
 	"bytes"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"atrium/internal/goldenhex"
 
 	"atrium/record"
 )
@@ -49,6 +49,8 @@ func goldenCommand(seq uint64) record.Command {
 	}
 }
 
+// goldens are central's own encodings; records and commands are record's,
+// pinned in record/testdata.
 func goldens() []golden {
 	central := goldenCommand(0)
 	central.Origin, central.Epoch, central.User = record.OriginCentral, 0, "0190f5a2-0000-7000-8000-0000000000ad"
@@ -63,24 +65,11 @@ func goldens() []golden {
 			entry{Type: entryAddEnrolToken, TokenHash: "9f86d081884c7d659a2feaa0c55ad015", UAI: "0130040Y", Time: 1736294400000}),
 		entryGolden("entry-5-consume-enrol-token.v1.golden", "raft entry 5 ConsumeEnrolToken, entry format 1 (Time: now at the proposer, unix ms)",
 			entry{Type: entryConsumeEnrolToken, TokenHash: "9f86d081884c7d659a2feaa0c55ad015", Time: 1735700000000}),
-		{"record.v1.golden", "stored record (bucket parts/<partition>/r), record format 1", goldenRecord,
-			appendRecord(nil, goldenRecord), func(b []byte) (any, error) { return decodeRecord(b) }},
 		{"token.v1.golden", "stored enrolment token (bucket tokens), token format 1", goldenToken,
 			encodeToken(goldenToken), func(b []byte) (any, error) { return decodeToken(b) }},
 		{"secrets.v1.golden", "stored cluster secrets (meta/secrets), secrets format 1", goldenSecrets(),
 			encodeSecrets(goldenSecrets()), func(b []byte) (any, error) { return decodeSecrets(b) }},
 	}
-}
-
-var goldenRecord = record.Record{
-	Partition: "0130040Y",
-	ID:        "0190f5a2-7c1e-7b3a-9d4e-2f6a8b0c1d3e",
-	Kind:      "news",
-	Key:       "news/reunion-parents",
-	Version:   record.Version{Central: 300, Edge: 2, HLC: record.Stamp(1735689600123, 1)},
-	Seq:       70000,
-	Deleted:   true,
-	Body:      []byte(`{"title":"Réunion parents-professeurs"}`),
 }
 
 var goldenToken = enrolToken{UAI: "0130040Y", Expires: 1736294400000, Used: true}
@@ -110,7 +99,7 @@ func TestGolden(t *testing.T) {
 			if g.enc != nil && !bytes.Equal(g.enc, b) {
 				t.Errorf("encoding of %s =\n%swant (%s)\n%s"+
 					"Logs and snapshots already hold the old bytes: bump the format version and keep the old file (see golden).",
-					g.about, hexLines(g.enc), path, hexLines(b))
+					g.about, goldenhex.Lines(g.enc), path, goldenhex.Lines(b))
 			}
 			got, err := g.decode(b)
 			if err != nil {
@@ -154,29 +143,9 @@ func TestGoldenEveryEntryType(t *testing.T) {
 	}
 }
 
-// formatGolden writes bytes as commented hex, 16 bytes a line, so that a
-// change reads as a diff.
 func formatGolden(about string, b []byte) []byte {
-	var sb strings.Builder
-	fmt.Fprintf(&sb, "# %s: %d bytes, written by TestGolden -update.\n"+
-		"# Raft logs and snapshots hold these bytes: a new encoding gets a new file, this one stays.\n", about, len(b))
-	sb.WriteString(hexLines(b))
-	return []byte(sb.String())
-}
-
-func hexLines(b []byte) string {
-	var sb strings.Builder
-	for i := 0; i < len(b); i += 16 {
-		line := b[i:min(i+16, len(b))]
-		for j, c := range line {
-			if j > 0 {
-				sb.WriteByte(' ')
-			}
-			fmt.Fprintf(&sb, "%02x", c)
-		}
-		sb.WriteByte('\n')
-	}
-	return sb.String()
+	return goldenhex.Format(b, fmt.Sprintf("%s: %d bytes, written by TestGolden -update.", about, len(b)),
+		"Raft logs and snapshots hold these bytes: a new encoding gets a new file, this one stays.")
 }
 
 func readGolden(t *testing.T, path string) []byte {
@@ -185,13 +154,7 @@ func readGolden(t *testing.T, path string) []byte {
 	if err != nil {
 		t.Fatalf("%v (run go test ./central -run TestGolden -update to create it)", err)
 	}
-	var digits strings.Builder
-	for line := range strings.Lines(string(text)) {
-		if !strings.HasPrefix(line, "#") {
-			digits.WriteString(strings.Join(strings.Fields(line), ""))
-		}
-	}
-	b, err := hex.DecodeString(digits.String())
+	b, err := goldenhex.Parse(text)
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}

@@ -498,7 +498,7 @@ func (w *writer) Put(r record.Record) error {
 		}
 	}
 	id := self[len(r.Partition)+1:]
-	w.put(p.recs, id, appendRecord(make([]byte, 0, recordSize(r)), r))
+	w.put(p.recs, id, record.AppendRecord(nil, r))
 	w.put(p.seqs, be(r.Seq), id)
 	if !r.Deleted {
 		w.put(p.kinds, join(r.Kind, r.ID), []byte{})

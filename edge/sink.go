@@ -89,9 +89,9 @@ func (s *Store) Outbox(after uint64, limit int) ([]record.Command, error) {
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketOutbox).Cursor()
 		for k, v := c.Seek(u64(after + 1)); k != nil && len(cmds) < limit; k, v = c.Next() {
-			cmd, err := decodeCommand(v)
+			cmd, err := record.DecodeCommand(v)
 			if err != nil {
-				return fmt.Errorf("outbox entry %x: %w", k, err)
+				return fmt.Errorf("outbox entry %x: %w: %w", k, ErrCorrupt, err)
 			}
 			cmds = append(cmds, cmd)
 		}

@@ -232,7 +232,7 @@ func (s *Store) commitGroup(group []*submission) {
 					failed, results[i] = i, err
 					return errAbort
 				}
-				if err := outbox.Put(u64(seq), encodeCommand(nil, cmd)); err != nil {
+				if err := outbox.Put(u64(seq), record.AppendCommand(nil, cmd)); err != nil {
 					return fmt.Errorf("append to outbox: %w", err)
 				}
 				seq++
@@ -327,9 +327,9 @@ func (r *reader) Get(partition, id string) (record.Record, bool, error) {
 	if v == nil {
 		return record.Record{}, false, nil
 	}
-	rec, err := decodeRecord(v)
+	rec, err := record.DecodeRecord(v)
 	if err != nil {
-		return record.Record{}, false, fmt.Errorf("get %s/%s: %w", partition, id, err)
+		return record.Record{}, false, fmt.Errorf("get %s/%s: %w: %w", partition, id, ErrCorrupt, err)
 	}
 	return rec, true, nil
 }
@@ -428,7 +428,7 @@ func (r *reader) put(rec record.Record, old record.Record, hadOld bool) error {
 			return err
 		}
 	}
-	return r.records.Put(self, encodeRecord(nil, rec))
+	return r.records.Put(self, record.AppendRecord(nil, rec))
 }
 
 // localTx is the transaction a local command runs in.
@@ -523,9 +523,9 @@ func (r *reader) getIndexed(partition, id string) (record.Record, bool, error) {
 	if v == nil {
 		return record.Record{}, false, nil
 	}
-	rec, err := decodeRecordHead(v)
+	rec, err := record.DecodeRecordHead(v)
 	if err != nil {
-		return record.Record{}, false, fmt.Errorf("get %s/%s: %w", partition, id, err)
+		return record.Record{}, false, fmt.Errorf("get %s/%s: %w: %w", partition, id, ErrCorrupt, err)
 	}
 	return rec, true, nil
 }

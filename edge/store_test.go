@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	bolt "go.etcd.io/bbolt"
 
 	"atrium/record"
 )
@@ -547,3 +548,29 @@ func TestSubmitAfterClose(t *testing.T) {
 }
 
 var _ = cmpopts.EquateEmpty
+
+// TestCorruptValuesRefused checks that a stored record or outbox command
+// that does not decode reads as ErrCorrupt, never as a value.
+func TestCorruptValuesRefused(t *testing.T) {
+	s, _ := newTestStore(t)
+	r := record.Record{Partition: testUAI, ID: record.NewID(), Kind: "news", Body: []byte(`{}`)}
+	if err := s.Submit(t.Context(), putCmd(t, opPut, r)); err != nil {
+		t.Fatalf("Submit = %v", err)
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketRecords).Put(join(r.Partition, r.ID), []byte{9}); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketOutbox).Put(u64(1), []byte{9})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.View(func(rd record.Reader) error { _, _, err := rd.Get(r.Partition, r.ID); return err })
+	if !errors.Is(err, ErrCorrupt) || !errors.Is(err, record.ErrCorrupt) {
+		t.Errorf("Get of a corrupt record = %v, want ErrCorrupt and record.ErrCorrupt", err)
+	}
+	if _, err := s.Outbox(0, 10); !errors.Is(err, ErrCorrupt) || !errors.Is(err, record.ErrCorrupt) {
+		t.Errorf("Outbox with a corrupt command = %v, want ErrCorrupt and record.ErrCorrupt", err)
+	}
+}

@@ -14,6 +14,10 @@
 // inside the raft state machine, so it must carry everything that execution
 // needs (ids and times are minted before it is proposed).
 //
-// This package imports nothing of Atrium's and no heavy dependency. Its types
-// are plain values, safe to copy; the encoders are safe for concurrent use.
+// It also owns the binary encoding of records and commands (codec.go), which
+// central's state and raft log and the edges' replica and outbox store.
+//
+// This package imports nothing of Atrium's but internal/binenc, and no heavy
+// dependency. Its types are plain values, safe to copy; the encoders and
+// decoders are safe for concurrent use.
 package record

@@ -7,9 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"slices"
 
+	"atrium/internal/binenc"
 	"atrium/record"
 )
 
@@ -144,7 +144,7 @@ func AppendFrame(dst []byte, m Message) ([]byte, error) {
 
 // maxLengthLen is the length of the uvarint of MaxFrameSize, the longest
 // length field of a frame.
-var maxLengthLen = uvarintLen(MaxFrameSize)
+var maxLengthLen = binenc.UvarintLen(MaxFrameSize)
 
 // WriteFrame writes the frame of m to w in one Write.
 func WriteFrame(w io.Writer, m Message) error {
@@ -196,7 +196,7 @@ func DecodeFrame(b []byte) (Message, int, error) {
 	}
 	t := b[0]
 	n, k := binary.Uvarint(b[1:])
-	if k <= 0 || k != uvarintLen(n) {
+	if k <= 0 || k != binenc.UvarintLen(n) {
 		return nil, 0, fmt.Errorf("decode frame length: %w", ErrMalformed)
 	}
 	if n > MaxFrameSize || n > uint64(len(b)-1-k) {
@@ -211,56 +211,53 @@ func DecodeFrame(b []byte) (Message, int, error) {
 }
 
 func decodePayload(t byte, p []byte) (Message, error) {
-	d := decoder{b: p}
+	d := binenc.NewDecoder(p)
 	var m Message
 	switch t {
 	case typeHello:
-		h := &Hello{ProtocolVersion: d.uvarint()}
-		if d.err == nil && h.ProtocolVersion != ProtocolVersion {
+		h := &Hello{ProtocolVersion: d.Uvarint()}
+		if d.Err() == nil && h.ProtocolVersion != ProtocolVersion {
 			// Another version's Hello: only its version is read, so
 			// that the answer can name the mismatch.
 			return h, nil
 		}
-		h.UAI = d.str(maxString)
-		h.Epoch = d.uvarint()
-		h.OutboxDepth = d.uvarint()
+		h.UAI = d.String(maxString)
+		h.Epoch = d.Uvarint()
+		h.OutboxDepth = d.Uvarint()
 		m = h
 	case typeHelloOK:
-		m = &HelloOK{Node: d.str(maxString), HighWater: d.uvarint()}
+		m = &HelloOK{Node: d.String(maxString), HighWater: d.Uvarint()}
 	case typePull:
-		m = &Pull{Partition: d.str(maxString), Since: d.uvarint(), Limit: d.uvarint(), WaitMillis: d.uvarint()}
+		m = &Pull{Partition: d.String(maxString), Since: d.Uvarint(), Limit: d.Uvarint(), WaitMillis: d.Uvarint()}
 	case typeChanges:
-		c := &Changes{Partition: d.str(maxString), Last: d.uvarint(), More: d.bool()}
-		n := d.count(recordMinSize)
+		c := &Changes{Partition: d.String(maxString), Last: d.Uvarint(), More: d.Bool()}
+		n := d.Count(recordMinSize, maxItems)
 		if n > 0 {
 			c.Records = make([]record.Record, 0, n)
 		}
-		for i := 0; i < n && d.err == nil; i++ {
-			c.Records = append(c.Records, d.record(c.Partition))
+		for i := 0; i < n && d.Err() == nil; i++ {
+			c.Records = append(c.Records, decodeRecord(&d, c.Partition))
 		}
 		m = c
 	case typePush:
-		p := &Push{Epoch: d.uvarint(), Outbox: d.uvarint()}
-		n := d.count(commandMinSize)
+		p := &Push{Epoch: d.Uvarint(), Outbox: d.Uvarint()}
+		n := d.Count(commandMinSize, maxItems)
 		if n > 0 {
 			p.Commands = make([]record.Command, 0, n)
 		}
-		for i := 0; i < n && d.err == nil; i++ {
-			p.Commands = append(p.Commands, d.command())
+		for i := 0; i < n && d.Err() == nil; i++ {
+			p.Commands = append(p.Commands, decodeCommand(&d))
 		}
 		m = p
 	case typeAck:
-		m = &Ack{HighWater: d.uvarint()}
+		m = &Ack{HighWater: d.Uvarint()}
 	case typeError:
-		m = &Error{Code: d.str(maxString), Message: d.str(maxText)}
+		m = &Error{Code: d.String(maxString), Message: d.String(maxText)}
 	default:
 		return nil, fmt.Errorf("decode frame of type %d: %w", t, ErrMalformed)
 	}
-	if d.err == nil && len(d.b) != 0 {
-		d.fail("%d trailing bytes", len(d.b))
-	}
-	if d.err != nil {
-		return nil, fmt.Errorf("decode frame of type %d: %w", t, d.err)
+	if err := d.End(); err != nil {
+		return nil, fmt.Errorf("decode frame of type %d: %w: %w", t, ErrMalformed, err)
 	}
 	return m, nil
 }
@@ -306,27 +303,27 @@ func (m *Push) sizeHint() int {
 
 func (m *Hello) appendPayload(b []byte) []byte {
 	b = binary.AppendUvarint(b, m.ProtocolVersion)
-	b = appendString(b, m.UAI)
+	b = binenc.AppendString(b, m.UAI)
 	b = binary.AppendUvarint(b, m.Epoch)
 	return binary.AppendUvarint(b, m.OutboxDepth)
 }
 
 func (m *HelloOK) appendPayload(b []byte) []byte {
-	b = appendString(b, m.Node)
+	b = binenc.AppendString(b, m.Node)
 	return binary.AppendUvarint(b, m.HighWater)
 }
 
 func (m *Pull) appendPayload(b []byte) []byte {
-	b = appendString(b, m.Partition)
+	b = binenc.AppendString(b, m.Partition)
 	b = binary.AppendUvarint(b, m.Since)
 	b = binary.AppendUvarint(b, m.Limit)
 	return binary.AppendUvarint(b, m.WaitMillis)
 }
 
 func (m *Changes) appendPayload(b []byte) []byte {
-	b = appendString(b, m.Partition)
+	b = binenc.AppendString(b, m.Partition)
 	b = binary.AppendUvarint(b, m.Last)
-	b = appendBool(b, m.More)
+	b = binenc.AppendBool(b, m.More)
 	b = binary.AppendUvarint(b, uint64(len(m.Records)))
 	for i := range m.Records {
 		b = appendRecord(b, m.Partition, &m.Records[i])
@@ -347,8 +344,8 @@ func (m *Push) appendPayload(b []byte) []byte {
 func (m *Ack) appendPayload(b []byte) []byte { return binary.AppendUvarint(b, m.HighWater) }
 
 func (m *Error) appendPayload(b []byte) []byte {
-	b = appendString(b, m.Code)
-	return appendString(b, m.Message)
+	b = binenc.AppendString(b, m.Code)
+	return binenc.AppendString(b, m.Message)
 }
 
 func appendRecord(b []byte, partition string, r *record.Record) []byte {
@@ -361,214 +358,69 @@ func appendRecord(b []byte, partition string, r *record.Record) []byte {
 	}
 	b = append(b, flags)
 	if flags&recPartition != 0 {
-		b = appendString(b, r.Partition)
+		b = binenc.AppendString(b, r.Partition)
 	}
-	b = appendString(b, r.ID)
-	b = appendString(b, r.Kind)
-	b = appendString(b, r.Key)
+	b = binenc.AppendString(b, r.ID)
+	b = binenc.AppendString(b, r.Kind)
+	b = binenc.AppendString(b, r.Key)
 	b = binary.AppendUvarint(b, r.Version.Central)
 	b = binary.AppendUvarint(b, r.Version.Edge)
 	b = binary.AppendUvarint(b, r.Version.HLC)
 	b = binary.AppendUvarint(b, r.Seq)
-	return appendBytes(b, r.Body)
+	return binenc.AppendBytes(b, r.Body)
 }
 
 func appendCommand(b []byte, c *record.Command) []byte {
-	b = appendString(b, c.Origin)
+	b = binenc.AppendString(b, c.Origin)
 	b = binary.AppendUvarint(b, c.Epoch)
 	b = binary.AppendUvarint(b, c.Seq)
-	b = appendString(b, c.User)
-	b = appendString(b, c.Op)
-	b = appendString(b, c.Partition)
-	b = appendBytes(b, c.Args)
+	b = binenc.AppendString(b, c.User)
+	b = binenc.AppendString(b, c.Op)
+	b = binenc.AppendString(b, c.Partition)
+	b = binenc.AppendBytes(b, c.Args)
 	b = binary.AppendUvarint(b, c.Base.Central)
 	b = binary.AppendUvarint(b, c.Base.Edge)
 	b = binary.AppendUvarint(b, c.Base.HLC)
 	return binary.AppendVarint(b, c.Time)
 }
 
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-func appendBytes(b []byte, p []byte) []byte {
-	b = binary.AppendUvarint(b, uint64(len(p)))
-	return append(b, p...)
-}
-
-func appendBool(b []byte, v bool) []byte {
-	if v {
-		return append(b, 1)
-	}
-	return append(b, 0)
-}
-
-// decoder reads a payload; the first failure sticks and later reads return
-// zero values, so decoding code reads straight through.
-type decoder struct {
-	b   []byte
-	err error
-}
-
-func (d *decoder) fail(format string, args ...any) {
-	if d.err == nil {
-		d.err = fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...)
-	}
-	d.b = nil
-}
-
-func (d *decoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 || n != uvarintLen(v) {
-		d.fail("bad uvarint")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) varint() int64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(d.b)
-	if n <= 0 || n != varintLen(v) {
-		d.fail("bad varint")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) byte() byte {
-	if d.err != nil {
-		return 0
-	}
-	if len(d.b) == 0 {
-		d.fail("truncated")
-		return 0
-	}
-	c := d.b[0]
-	d.b = d.b[1:]
-	return c
-}
-
-func (d *decoder) bool() bool {
-	switch d.byte() {
-	case 0:
-		return false
-	case 1:
-		return true
-	default:
-		d.fail("bad bool")
-		return false
-	}
-}
-
-func (d *decoder) raw(limit int) []byte {
-	n := d.uvarint()
-	if d.err != nil {
-		return nil
-	}
-	if n > uint64(limit) {
-		d.fail("field of %d bytes exceeds %d", n, limit)
-		return nil
-	}
-	if n > uint64(len(d.b)) {
-		d.fail("truncated field of %d bytes", n)
-		return nil
-	}
-	p := d.b[:n:n]
-	d.b = d.b[n:]
-	return p
-}
-
-func (d *decoder) str(limit int) string { return string(d.raw(limit)) }
-
-// blob returns a copy of a byte field (nil when empty), so that decoded
-// messages do not pin the frame's buffer.
-func (d *decoder) blob(limit int) []byte {
-	p := d.raw(limit)
-	if len(p) == 0 {
-		return nil
-	}
-	return bytes.Clone(p)
-}
-
-// count reads an item count and checks it against what the remaining bytes
-// can hold, so that a forged count cannot make the decoder allocate.
-func (d *decoder) count(minSize int) int {
-	n := d.uvarint()
-	if d.err != nil {
-		return 0
-	}
-	if n > maxItems || n > uint64(len(d.b)/minSize) || n > math.MaxInt32 {
-		d.fail("count %d exceeds what %d bytes can hold", n, len(d.b))
-		return 0
-	}
-	return int(n)
-}
-
-func (d *decoder) record(partition string) record.Record {
-	flags := d.byte()
+func decodeRecord(d *binenc.Decoder, partition string) record.Record {
+	flags := d.Byte()
 	if flags&^recFlagsAll != 0 {
-		d.fail("bad record flags %#x", flags)
+		d.Fail("bad record flags %#x", flags)
 	}
 	r := record.Record{Partition: partition, Deleted: flags&recDeleted != 0}
 	if flags&recPartition != 0 {
-		r.Partition = d.str(maxString)
-		if d.err == nil && r.Partition == partition {
-			d.fail("record partition repeats the frame's")
+		r.Partition = d.String(maxString)
+		if d.Err() == nil && r.Partition == partition {
+			d.Fail("record partition repeats the frame's")
 		}
 	}
-	r.ID = d.str(maxString)
-	r.Kind = d.str(maxString)
-	r.Key = d.str(maxString)
-	r.Version.Central = d.uvarint()
-	r.Version.Edge = d.uvarint()
-	r.Version.HLC = d.uvarint()
-	r.Seq = d.uvarint()
-	r.Body = d.blob(maxBlob)
+	r.ID = d.String(maxString)
+	r.Kind = d.String(maxString)
+	r.Key = d.String(maxString)
+	r.Version.Central = d.Uvarint()
+	r.Version.Edge = d.Uvarint()
+	r.Version.HLC = d.Uvarint()
+	r.Seq = d.Uvarint()
+	r.Body = d.Bytes(maxBlob)
 	return r
 }
 
-func (d *decoder) command() record.Command {
+func decodeCommand(d *binenc.Decoder) record.Command {
 	var c record.Command
-	c.Origin = d.str(maxString)
-	c.Epoch = d.uvarint()
-	c.Seq = d.uvarint()
-	c.User = d.str(maxString)
-	c.Op = d.str(maxString)
-	c.Partition = d.str(maxString)
-	c.Args = d.blob(maxBlob)
-	c.Base.Central = d.uvarint()
-	c.Base.Edge = d.uvarint()
-	c.Base.HLC = d.uvarint()
-	c.Time = d.varint()
+	c.Origin = d.String(maxString)
+	c.Epoch = d.Uvarint()
+	c.Seq = d.Uvarint()
+	c.User = d.String(maxString)
+	c.Op = d.String(maxString)
+	c.Partition = d.String(maxString)
+	c.Args = d.Bytes(maxBlob)
+	c.Base.Central = d.Uvarint()
+	c.Base.Edge = d.Uvarint()
+	c.Base.HLC = d.Uvarint()
+	c.Time = d.Varint()
 	return c
-}
-
-// uvarintLen is the length of v's minimal encoding; the decoder refuses
-// longer ones, so that every message has exactly one encoding.
-func uvarintLen(v uint64) int {
-	n := 1
-	for v >= 0x80 {
-		v >>= 7
-		n++
-	}
-	return n
-}
-
-func varintLen(v int64) int {
-	u := uint64(v) << 1
-	if v < 0 {
-		u = ^u
-	}
-	return uvarintLen(u)
 }
 
 // readUvarint reads a minimally encoded uvarint.
@@ -585,7 +437,7 @@ func readUvarint(r io.ByteReader) (uint64, error) {
 		buf[i] = c
 		if c < 0x80 {
 			v, n := binary.Uvarint(buf[:i+1])
-			if n <= 0 || n != uvarintLen(v) {
+			if n <= 0 || n != binenc.UvarintLen(v) {
 				return 0, errors.New("bad uvarint")
 			}
 			return v, nil
