@@ -86,8 +86,15 @@ func activeUser(tx record.Tx, partition, id string) (User, bool, error) {
 	return u, u.Active, nil
 }
 
+// byOperator reports whether cmd was made by the system or an operator at
+// central: no acting user, and never from an edge (an appliance, stolen or
+// not, must not be able to create accounts or set passwords).
+func byOperator(cmd record.Command) bool {
+	return cmd.User == "" && cmd.Origin == record.OriginCentral
+}
+
 func execUserPut(tx record.Tx, cmd record.Command) error {
-	if cmd.User != "" {
+	if !byOperator(cmd) {
 		return rejectForbidden("Seul un opérateur peut créer ou modifier un compte.")
 	}
 	var u User
@@ -149,7 +156,7 @@ func execUserPut(tx record.Tx, cmd record.Command) error {
 }
 
 func execLyceePut(tx record.Tx, cmd record.Command) error {
-	if cmd.User != "" {
+	if !byOperator(cmd) {
 		return rejectForbidden("Seul un opérateur peut déclarer un lycée.")
 	}
 	var a LyceeArgs

@@ -91,6 +91,11 @@ func TestExecRules(t *testing.T) {
 		want string // rejection code, "" for accepted
 	}{
 		{"teacher publishes in own lycée", newsCmd(t, teacherA, uaiA, id, "Sortie"), ""},
+		{"an edge cannot create or change an account", func() record.Command {
+			c := userPut(t, ent.User{ID: id, Login: "intrus", Name: "Intrus", Profile: ent.Personnel, UAI: uaiA, Active: true})
+			c.Origin = uaiA
+			return c
+		}(), "forbidden"},
 		{"staff publishes in own lycée", newsCmd(t, staffA, uaiA, id, "Réunion"), ""},
 		{"student cannot publish", newsCmd(t, studentA, uaiA, id, "Fête"), "forbidden"},
 		{"relative cannot publish", newsCmd(t, relativeA, uaiA, id, "Fête"), "forbidden"},

@@ -190,7 +190,7 @@ func (k *fakeSink) submit(body string) record.Command {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.nextSeq++
-	c := record.Command{Origin: k.uai, Epoch: k.epoch, Seq: k.nextSeq, Op: "message.send", Partition: k.uai, Args: []byte(body), Time: 1}
+	c := record.Command{Origin: k.uai, Epoch: k.epoch, Seq: k.nextSeq, User: "u1", Op: "message.send", Partition: k.uai, Args: []byte(body), Time: 1}
 	k.outbox = append(k.outbox, c)
 	close(k.changed)
 	k.changed = make(chan struct{})

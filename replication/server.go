@@ -337,6 +337,9 @@ func (s *Server) serveStream(ctx context.Context, st *stream, sess session) {
 	default:
 		resp = &Error{Code: CodeMalformed, Message: fmt.Sprintf("unexpected message type %d", m.frameType())}
 	}
+	if resp == nil {
+		return
+	}
 	if e, ok := resp.(*Error); ok {
 		s.m.refused.WithLabelValues(e.Code).Inc()
 	}
@@ -350,6 +353,7 @@ func (s *Server) refuse(st *stream, code, msg string) {
 	_ = WriteFrame(st, &Error{Code: code, Message: msg})
 }
 
+// pull answers a Pull, or returns nil when there is no one left to answer.
 func (s *Server) pull(ctx context.Context, st *stream, sess session, p *Pull) Message {
 	if p.Partition != sess.uai && p.Partition != record.Region {
 		s.log.Warn("edge asked for another partition", "uai", sess.uai, "partition", p.Partition)
@@ -384,9 +388,9 @@ func (s *Server) pull(ctx context.Context, st *stream, sess session, p *Pull) Me
 		case <-timer.C:
 			wait = 0
 		case <-ctx.Done():
-			return &Error{Code: CodeInternal, Message: "server shutting down"}
+			return nil // shutting down: the session ends, nobody to answer
 		case <-st.done():
-			return &Error{Code: CodeInternal, Message: "stream closed"}
+			return nil // the edge went away during its long-poll
 		}
 	}
 }
@@ -430,6 +434,11 @@ func (s *Server) push(ctx context.Context, sess session, p *Push) Message {
 		return &Error{Code: CodeMalformed, Message: fmt.Sprintf("%d commands in one push, at most %d", len(p.Commands), maxPushBatch)}
 	}
 	for _, c := range p.Commands {
+		if c.User == "" {
+			// An edge acts only for the users logged in there.
+			s.log.Warn("edge pushed a command without a user", "uai", sess.uai, "op", c.Op)
+			return &Error{Code: CodeForbidden, Message: fmt.Sprintf("command %d: no acting user", c.Seq)}
+		}
 		if c.Origin != sess.uai || c.Partition != sess.uai || c.Epoch != sess.epoch {
 			s.log.Warn("edge pushed a command outside its lycée", "uai", sess.uai, "origin", c.Origin, "partition", c.Partition, "epoch", c.Epoch)
 			return &Error{Code: CodeForbidden, Message: fmt.Sprintf("command %d: origin %q, partition %q, epoch %d not this edge's", c.Seq, c.Origin, c.Partition, c.Epoch)}

@@ -162,20 +162,22 @@ func TestConfinementByCertificate(t *testing.T) {
 	}
 
 	pushes := map[string]record.Command{
-		"partition B":     {Origin: uaiA, Epoch: 1, Seq: 1, Op: "message.send", Partition: uaiB},
-		"origin B":        {Origin: uaiB, Epoch: 1, Seq: 1, Op: "message.send", Partition: uaiA},
-		"origin central":  {Origin: record.OriginCentral, Epoch: 1, Seq: 1, Op: "message.send", Partition: uaiA},
-		"region":          {Origin: uaiA, Epoch: 1, Seq: 1, Op: "news.publish", Partition: record.Region},
-		"other epoch cmd": {Origin: uaiA, Epoch: 2, Seq: 1, Op: "message.send", Partition: uaiA},
+		"partition B":     {Origin: uaiA, Epoch: 1, Seq: 1, User: "u1", Op: "message.send", Partition: uaiB},
+		"origin B":        {Origin: uaiB, Epoch: 1, Seq: 1, User: "u1", Op: "message.send", Partition: uaiA},
+		"origin central":  {Origin: record.OriginCentral, Epoch: 1, Seq: 1, User: "u1", Op: "message.send", Partition: uaiA},
+		"region":          {Origin: uaiA, Epoch: 1, Seq: 1, User: "u1", Op: "news.publish", Partition: record.Region},
+		"other epoch cmd": {Origin: uaiA, Epoch: 2, Seq: 1, User: "u1", Op: "message.send", Partition: uaiA},
+		// An operator's command (no acting user) never comes from an edge.
+		"no user": {Origin: uaiA, Epoch: 1, Seq: 1, Op: "user.put", Partition: uaiA},
 	}
 	for name, bad := range pushes {
-		good := record.Command{Origin: uaiA, Epoch: 1, Seq: 2, Op: "message.send", Partition: uaiA}
+		good := record.Command{Origin: uaiA, Epoch: 1, Seq: 2, User: "u1", Op: "message.send", Partition: uaiA}
 		_, err := call(t.Context(), cn, &Push{Epoch: 1, Commands: []record.Command{good, bad}}, 5*time.Second)
 		if !errors.Is(err, ErrForbidden) {
 			t.Errorf("Push with %s = %v, want ErrForbidden", name, err)
 		}
 	}
-	_, err = call(t.Context(), cn, &Push{Epoch: 2, Commands: []record.Command{{Origin: uaiA, Epoch: 2, Seq: 1, Partition: uaiA}}}, 5*time.Second)
+	_, err = call(t.Context(), cn, &Push{Epoch: 2, Commands: []record.Command{{Origin: uaiA, Epoch: 2, Seq: 1, User: "u1", Partition: uaiA}}}, 5*time.Second)
 	if !errors.Is(err, ErrForbidden) {
 		t.Errorf("Push of another epoch = %v, want ErrForbidden", err)
 	}
@@ -206,7 +208,7 @@ func TestMalformedFramesChangeNothing(t *testing.T) {
 	if _, ok := resp.(*HelloOK); !ok {
 		t.Fatalf("Hello = %#v, want HelloOK", resp)
 	}
-	push, _ := AppendFrame(nil, &Push{Epoch: 1, Commands: []record.Command{{Origin: uaiA, Epoch: 1, Seq: 1, Partition: uaiA}}})
+	push, _ := AppendFrame(nil, &Push{Epoch: 1, Commands: []record.Command{{Origin: uaiA, Epoch: 1, Seq: 1, User: "u1", Partition: uaiA}}})
 	garbage := map[string][]byte{
 		"unknown type":  {0x42, 0},
 		"truncated":     push[:len(push)-2],
