@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/raft"
@@ -319,5 +321,27 @@ func TestSnapshotRestore(t *testing.T) {
 	}
 	if _, ok := get(t, g, "P", "a"); !ok {
 		t.Errorf("failed restore lost the state")
+	}
+}
+
+func TestClampTimes(t *testing.T) {
+	now := time.UnixMilli(1767600000000)
+	in := []record.Command{
+		{Seq: 1, Time: now.Add(-21 * 24 * time.Hour).UnixMilli()}, // written during the holidays: kept
+		{Seq: 2, Time: now.Add(time.Minute).UnixMilli()},          // a clock a little ahead: kept
+		{Seq: 3, Time: now.Add(24 * 365 * time.Hour).UnixMilli()}, // a clock lost: now
+		{Seq: 4, Time: 0},  // not stamped: now
+		{Seq: 5, Time: -7}, // nonsense: now
+	}
+	orig := slices.Clone(in)
+	got := clampTimes(in, now)
+	want := []int64{in[0].Time, in[1].Time, now.UnixMilli(), now.UnixMilli(), now.UnixMilli()}
+	for i, c := range got {
+		if c.Time != want[i] {
+			t.Errorf("command %d: time %d, want %d", c.Seq, c.Time, want[i])
+		}
+	}
+	if !cmp.Equal(in, orig) {
+		t.Errorf("clampTimes changed the caller's commands")
 	}
 }

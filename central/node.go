@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -408,6 +409,33 @@ func (n *Node) Submit(ctx context.Context, cmd record.Command) error {
 // high-water mark of (uai, epoch) are skipped, so a retransmitted batch is
 // applied once. A command that central refuses leaves a notice record for
 // its author. It returns the high-water mark after the batch.
+// maxClockAhead is how far in the future an edge's clock may stamp a
+// command before central stamps it with its own time.
+const maxClockAhead = 5 * time.Minute
+
+// clampTimes returns cmds with every time an edge stamped in the future
+// (an appliance whose clock was lost, say) or not at all replaced by now.
+// Commands made offline keep their past times: they are when people wrote.
+// Done by the proposer, so the state machine stays deterministic; the
+// caller's slice is left as it is.
+func clampTimes(cmds []record.Command, now time.Time) []record.Command {
+	limit := now.Add(maxClockAhead).UnixMilli()
+	var out []record.Command
+	for i, c := range cmds {
+		if c.Time > 0 && c.Time <= limit {
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(cmds)
+		}
+		out[i].Time = now.UnixMilli()
+	}
+	if out == nil {
+		return cmds
+	}
+	return out
+}
+
 func (n *Node) ApplyOutbox(ctx context.Context, uai string, epoch uint64, cmds []record.Command) (uint64, error) {
 	var prev uint64
 	for i, c := range cmds {
@@ -424,6 +452,7 @@ func (n *Node) ApplyOutbox(ctx context.Context, uai string, epoch uint64, cmds [
 	if uai == "" || uai == record.OriginCentral {
 		return 0, fmt.Errorf("%w: origin %q is not an edge", ErrBadOutbox, uai)
 	}
+	cmds = clampTimes(cmds, time.Now())
 	res, err := n.propose(ctx, entry{Type: entryEdgeOutbox, UAI: uai, Epoch: epoch, Commands: cmds}, true)
 	if err != nil {
 		return 0, err
