@@ -15,18 +15,18 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"atrium/internal/ports"
 	"atrium/record"
 )
 
-// freeAddr returns a loopback host:port that was free a moment ago.
+// freeAddr returns a loopback host:port for a node (see package ports).
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := ports.Loopback()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 // tnode is one in-process central node with its HTTP server.

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +21,7 @@ import (
 	"atrium/central/admin"
 	"atrium/ent/synth"
 	"atrium/internal/faultproxy"
+	"atrium/internal/ports"
 )
 
 // Config configures a demo region.
@@ -174,7 +174,7 @@ func loadState(dir string) (*state, error) {
 		for i := 1; i <= 3; i++ {
 			st.Centrals = append(st.Centrals, centralAddrs{
 				Name: fmt.Sprintf("central-%d", i),
-				HTTP: freeAddr("tcp"), Raft: freeAddr("tcp"), Serf: freeAddr("tcp"), QUIC: freeAddr("udp"),
+				HTTP: freeAddr(), Raft: freeAddr(), Serf: freeAddr(), QUIC: freeAddr(),
 			})
 		}
 		return st, nil
@@ -337,7 +337,7 @@ func (d *region) startEdges(ctx context.Context, client *admin.Client) error {
 		}
 		httpAddr := d.st.Edges[uai]
 		if httpAddr == "" {
-			httpAddr = freeAddr("tcp")
+			httpAddr = freeAddr()
 			d.st.Edges[uai] = httpAddr
 		}
 		args := []string{"edge", "--name", name, "--data", dataDir, "--http", httpAddr, "--servers", strings.Join(servers, ",")}
@@ -453,25 +453,16 @@ func (d *region) stop() {
 	d.wg.Wait()
 }
 
-// freeAddr returns a loopback address with a port free at the time of the
-// call (for raft and serf, whose addresses are remembered across restarts).
-func freeAddr(network string) string {
-	switch network {
-	case "udp":
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			panic(err)
-		}
-		defer c.Close()
-		return c.LocalAddr().String()
-	default:
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			panic(err)
-		}
-		defer l.Close()
-		return l.Addr().String()
+// freeAddr returns a loopback address for a node (raft and serf addresses
+// are remembered across restarts, so nodes cannot listen on :0); the ports
+// come from below the kernel's ephemeral range (package ports), so a
+// client socket cannot take one between now and the node's start.
+func freeAddr() string {
+	addr, err := ports.Loopback()
+	if err != nil {
+		panic(err)
 	}
+	return addr
 }
 
 func getOK(ctx context.Context, url string) error {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"path/filepath"
 	"sort"
@@ -16,6 +15,7 @@ import (
 	"atrium/central/admin"
 	"atrium/ent/synth"
 	"atrium/internal/faultproxy"
+	"atrium/internal/ports"
 	"atrium/node"
 )
 
@@ -73,7 +73,7 @@ func Start(t testing.TB, opts Options) *Region {
 		name := fmt.Sprintf("central-%d", i+1)
 		cfg := node.CentralConfig{
 			Name: name, DataDir: filepath.Join(r.base, name),
-			HTTPAddr: FreeAddr(t, "tcp"), RaftAddr: FreeAddr(t, "tcp"), SerfAddr: FreeAddr(t, "tcp"), QUICAddr: FreeAddr(t, "udp"),
+			HTTPAddr: FreeAddr(t), RaftAddr: FreeAddr(t), SerfAddr: FreeAddr(t), QUICAddr: FreeAddr(t),
 			Bootstrap: i == 0, OperatorToken: r.OperatorToken, Logger: opts.Logger,
 		}
 		if i > 0 {
@@ -286,7 +286,7 @@ func (r *Region) AddEdge(uai string) *node.Edge {
 		servers = append(servers, p.Addr())
 	}
 	slot.cfg = node.EdgeConfig{
-		DataDir: filepath.Join(r.base, "edge-"+uai), HTTPAddr: FreeAddr(r.t, "tcp"),
+		DataDir: filepath.Join(r.base, "edge-"+uai), HTTPAddr: FreeAddr(r.t),
 		EnrolToken: tok.Token, CentralURL: r.AnyCentral().URL(), Servers: servers, Logger: r.opts.Logger,
 	}
 	e, err := node.StartEdge(r.t.Context(), slot.cfg)
@@ -437,24 +437,16 @@ func Eventually(t testing.TB, timeout time.Duration, f func() error) {
 	}
 }
 
-// FreeAddr returns a loopback address whose port was free a moment ago
-// (raft and serf remember addresses, so they cannot listen on :0).
-func FreeAddr(t testing.TB, network string) string {
+// FreeAddr returns a loopback address for a node that must know its
+// address before it listens (raft and serf remember addresses, so they
+// cannot listen on :0), free on TCP and UDP; see package ports.
+func FreeAddr(t testing.TB) string {
 	t.Helper()
-	if network == "udp" {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		return c.LocalAddr().String()
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := ports.Loopback()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 type testWriter struct{ t testing.TB }
