@@ -138,6 +138,12 @@ func (c *Central) serveWhenReady(ctx context.Context, mux *http.ServeMux, reg pr
 	if err != nil {
 		return fmt.Errorf("wait for cluster secrets: %w", err)
 	}
+	// Serve users and edges only once the state rebuilt at start has caught
+	// up with the log this node held: before, recent accounts and messages
+	// would be missing.
+	if err := c.waitCaughtUp(ctx); err != nil {
+		return err
+	}
 	ca, err := appliance.LoadCA(secrets.CACertPEM, secrets.CAKeyPEM)
 	if err != nil {
 		return fmt.Errorf("load cluster CA: %w", err)
@@ -185,6 +191,21 @@ func (c *Central) serveWhenReady(ctx context.Context, mux *http.ServeMux, reg pr
 	return repl.Serve(ctx)
 }
 
+// waitCaughtUp waits until the node's state machine applied the raft log
+// it held at start.
+func (c *Central) waitCaughtUp(ctx context.Context) error {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for !c.Node.CaughtUp() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
 // enroller lets the enrolment API consume tokens through raft and sign
 // with the cluster's CA.
 type enroller struct {
@@ -230,6 +251,9 @@ func (c *Central) ready() error {
 	leader, _ := c.Node.Leader()
 	if leader == "" {
 		return errors.New("no raft leader known")
+	}
+	if !c.Node.CaughtUp() {
+		return fmt.Errorf("replaying the raft log (applied %d)", c.Node.AppliedIndex())
 	}
 	if c.repl() == nil {
 		return errors.New("waiting for the cluster's secrets")

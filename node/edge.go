@@ -109,6 +109,7 @@ func StartEdge(ctx context.Context, cfg EdgeConfig) (*Edge, error) {
 	}
 	svc, err := ent.NewService(ent.ServiceConfig{Store: en.Store(), Origin: id.UAI, SessionKey: sessionKey})
 	if err != nil {
+		en.Close()
 		return nil, err
 	}
 	p, err := portal.New(portal.Config{
@@ -116,10 +117,12 @@ func StartEdge(ctx context.Context, cfg EdgeConfig) (*Edge, error) {
 		Offline: func() (bool, int) { return !en.Connected(), en.Store().OutboxLen() },
 	})
 	if err != nil {
+		en.Close()
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
+		en.Close()
 		return nil, fmt.Errorf("listen http: %w", err)
 	}
 	e := &Edge{cfg: cfg, UAI: id.UAI, Node: en, httpLn: ln}
