@@ -331,7 +331,14 @@ func (s *Server) serveStream(ctx context.Context, st *stream, sess session) {
 	case *Pull:
 		resp = s.pull(ctx, st, sess, m)
 	case *Push:
-		resp = s.push(ctx, sess, m)
+		// The edge may give up on this push (its link cut, its session
+		// ended): stop waiting for central then, rather than let such
+		// waits pile up across reconnections.
+		pctx, cancel := context.WithCancel(ctx)
+		stop := context.AfterFunc(st.context(), cancel)
+		resp = s.push(pctx, sess, m)
+		stop()
+		cancel()
 	case *Hello:
 		resp = &Error{Code: CodeHello, Message: "session already open"}
 	default:

@@ -134,6 +134,9 @@ func (s *stream) setDeadline(t time.Time) { _ = s.s.SetDeadline(t) }
 // connection has ended.
 func (s *stream) done() <-chan struct{} { return s.s.Context().Done() }
 
+// context is cancelled when done is closed.
+func (s *stream) context() context.Context { return s.s.Context() }
+
 // finish ends both directions once the exchange is over: our side sends
 // its end of stream, and whatever the peer still sends is discarded.
 func (s *stream) finish() {
