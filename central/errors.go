@@ -3,6 +3,8 @@ package central
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 )
 
 var (
@@ -61,6 +63,9 @@ var sentinels = map[string]error{
 	"token_exists":  ErrTokenExists,
 	"corrupt":       ErrCorrupt,
 }
+
+// sentinelCodes are the keys of sentinels, sorted.
+var sentinelCodes = slices.Sorted(maps.Keys(sentinels))
 
 // explained is a sentinel error with a message of its own: errors.Is
 // matches the sentinel, Error reads the message alone. It carries a

@@ -60,8 +60,10 @@ func toWire(err error) *wireError {
 	if r, ok := record.AsRejection(err); ok {
 		return &wireError{Code: r.Code, Message: r.Message, Rejection: true}
 	}
-	for code, s := range sentinels {
-		if errors.Is(err, s) {
+	// In a fixed order: an error wrapping two sentinels gets the same code
+	// on every node.
+	for _, code := range sentinelCodes {
+		if errors.Is(err, sentinels[code]) {
 			return &wireError{Code: code, Message: err.Error()}
 		}
 	}

@@ -78,6 +78,11 @@ type Node struct {
 	closeEr error
 
 	members *prometheus.GaugeVec
+
+	// startIndex is the last index of the raft log found at start: the
+	// state machine is rebuilt from it, and the node serves stale data
+	// until it has applied that far.
+	startIndex uint64
 }
 
 // New starts a node: raft on RaftAddr (from the state in DataDir, or
@@ -175,6 +180,9 @@ func (n *Node) start() error {
 			return fmt.Errorf("central: bootstrap: %w", err)
 		}
 		n.log.Info("bootstrapped new cluster")
+	}
+	if n.startIndex, err = n.logs.LastIndex(); err != nil {
+		return fmt.Errorf("central: read raft log: %w", err)
 	}
 	n.raft, err = raft.NewRaft(rc, n.fsm, cache, n.logs, snaps, n.trans)
 	if err != nil {
@@ -658,6 +666,11 @@ func (n *Node) CommitIndex() uint64 { return n.raft.CommitIndex() }
 
 // AppliedIndex is the last raft index this node's state machine applied.
 func (n *Node) AppliedIndex() uint64 { return n.fsm.applied.Load() }
+
+// CaughtUp reports whether the state machine has applied the raft log this
+// node held when it started (it is rebuilt at every start; until then it
+// serves an older state).
+func (n *Node) CaughtUp() bool { return n.fsm.applied.Load() >= n.startIndex }
 
 // Members lists the central nodes known to serf or to raft.
 func (n *Node) Members() []Member {

@@ -28,7 +28,7 @@ type ServiceConfig struct {
 	Store  Store  // required
 	Origin string // record.OriginCentral or the edge's UAI; required
 	// SessionKey signs session tokens (HMAC-SHA256); at least 32 bytes,
-	// the same at central and every edge.
+	// shared by the central nodes, each edge's own.
 	SessionKey []byte
 	Now        func() time.Time // nil means time.Now
 	SessionTTL time.Duration    // zero means 12 hours

@@ -12,8 +12,10 @@ import (
 // A session token is base64url(partition "\n" userID "\n" expiry) "."
 // base64url(HMAC-SHA256(key, that payload)), safe in a cookie and in an
 // Authorization header. Nothing secret is in the payload; the MAC makes it
-// unforgeable without the region's session key, which central and every
-// edge share, so a session opened at home also works at school.
+// unforgeable without the node's session key. The central nodes share one
+// (kept in raft state); each edge has its own, so that a stolen appliance
+// cannot forge sessions that central would accept: a session opened at home
+// does not carry over to the school's edge, and the reverse.
 
 var b64url = base64.RawURLEncoding
 
