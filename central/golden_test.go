@@ -1,15 +1,10 @@
 package central
 
 import (
-	"bytes"
 	"errors"
 	"flag"
-	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/google/go-cmp/cmp"
 
 	"atrium/internal/goldenhex"
 
@@ -89,31 +84,10 @@ func goldenSecrets() Secrets {
 func TestGolden(t *testing.T) {
 	for _, g := range goldens() {
 		t.Run(g.file, func(t *testing.T) {
-			path := filepath.Join("testdata", g.file)
-			if *update && g.enc != nil {
-				if err := os.WriteFile(path, formatGolden(g.about, g.enc), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			b := readGolden(t, path)
-			if g.enc != nil && !bytes.Equal(g.enc, b) {
-				t.Errorf("encoding of %s =\n%swant (%s)\n%s"+
-					"Logs and snapshots already hold the old bytes: bump the format version and keep the old file (see golden).",
-					g.about, goldenhex.Lines(g.enc), path, goldenhex.Lines(b))
-			}
-			got, err := g.decode(b)
-			if err != nil {
-				t.Fatalf("decode %s: %v", path, err)
-			}
-			if diff := cmp.Diff(g.value, got); diff != "" {
-				t.Errorf("decode %s (-want +got):\n%s", path, diff)
-			}
-			// A torn or truncated write must never read as a shorter value.
-			for n := range len(b) {
-				if v, err := g.decode(b[:n]); !errors.Is(err, ErrCorrupt) {
-					t.Fatalf("decode of the first %d of %d bytes = %+v, %v; want ErrCorrupt", n, len(b), v, err)
-				}
-			}
+			goldenhex.Check(t, goldenhex.Case{
+				Path: filepath.Join("testdata", g.file), About: g.about, Stores: "Raft logs and snapshots",
+				Value: g.value, Enc: g.enc, Decode: g.decode, Corrupt: ErrCorrupt,
+			}, *update)
 		})
 	}
 }
@@ -141,22 +115,4 @@ func TestGoldenEveryEntryType(t *testing.T) {
 			t.Errorf("decodeEntry(type %d) = %v, want a known type", typ, err)
 		}
 	}
-}
-
-func formatGolden(about string, b []byte) []byte {
-	return goldenhex.Format(b, fmt.Sprintf("%s: %d bytes, written by TestGolden -update.", about, len(b)),
-		"Raft logs and snapshots hold these bytes: a new encoding gets a new file, this one stays.")
-}
-
-func readGolden(t *testing.T, path string) []byte {
-	t.Helper()
-	text, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./central -run TestGolden -update to create it)", err)
-	}
-	b, err := goldenhex.Parse(text)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return b
 }

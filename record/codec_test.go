@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"flag"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -59,29 +58,11 @@ func TestGolden(t *testing.T) {
 	} {
 		t.Run(g.file, func(t *testing.T) {
 			path := filepath.Join("testdata", g.file)
-			if _, err := os.Stat(path); *update && g.enc != nil && errors.Is(err, os.ErrNotExist) {
-				if err := os.WriteFile(path, formatGolden(g.about, g.enc), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			b := readGolden(t, path)
-			if g.enc != nil && !bytes.Equal(g.enc, b) {
-				t.Errorf("encoding of %s =\n%swant (%s)\n%sStores already hold the old bytes: bump the format version and keep the old file.",
-					g.about, goldenhex.Lines(g.enc), path, goldenhex.Lines(b))
-			}
-			got, err := g.decode(b)
-			if err != nil {
-				t.Fatalf("decode %s: %v", path, err)
-			}
-			if diff := cmp.Diff(g.value, got); diff != "" {
-				t.Errorf("decode %s (-want +got):\n%s", path, diff)
-			}
-			// A torn write must never read as a shorter value.
-			for n := range len(b) {
-				if v, err := g.decode(b[:n]); !errors.Is(err, ErrCorrupt) {
-					t.Fatalf("decode of the first %d of %d bytes = %+v, %v; want ErrCorrupt", n, len(b), v, err)
-				}
-			}
+			_, err := os.Stat(path)
+			goldenhex.Check(t, goldenhex.Case{
+				Path: path, About: g.about, Stores: "Central's state and raft log and the edges' replica and outbox",
+				Value: g.value, Enc: g.enc, Decode: g.decode, Corrupt: ErrCorrupt,
+			}, *update && errors.Is(err, os.ErrNotExist)) // never rewritten, only created
 		})
 	}
 }
@@ -212,22 +193,4 @@ func FuzzDecodeCommand(f *testing.F) {
 			t.Fatalf("AppendCommand(DecodeCommand(%x)) = %x", b, again)
 		}
 	})
-}
-
-func formatGolden(about string, b []byte) []byte {
-	return goldenhex.Format(b, fmt.Sprintf("%s: %d bytes, written by TestGolden -update.", about, len(b)),
-		"Central's state and raft log and the edges' replica and outbox hold these bytes: a new encoding gets a new file, this one stays.")
-}
-
-func readGolden(t *testing.T, path string) []byte {
-	t.Helper()
-	text, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./record -run TestGolden -update to create it)", err)
-	}
-	b, err := goldenhex.Parse(text)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return b
 }
