@@ -7,12 +7,10 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"atrium/appliance"
 	"atrium/record"
 	"atrium/replication"
 )
@@ -95,56 +94,48 @@ func (c *fakeCentral) HighWater(uai string, epoch uint64) (uint64, error) {
 	return c.hwm[fmt.Sprint(uai, "/", epoch)], nil
 }
 
-// testCA issues the certificates of a central listener and of an edge.
+// testTLS makes a region CA with package appliance and returns the TLS
+// configurations central's listener on loopback and lycée uai's enrolled
+// appliance would use.
 func testTLS(t *testing.T, uai string) (server, client *tls.Config) {
 	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	now := time.Now()
+	caPEM, caKeyPEM, err := appliance.NewCA("Atrium test CA", now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	ca, err := appliance.LoadCA(caPEM, caKeyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca, err := x509.ParseCertificate(der)
+	central, err := ca.IssueServer("central-1", []string{"127.0.0.1"}, now, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	issue := func(serial int64, cn string, usage x509.ExtKeyUsage) tls.Certificate {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-			IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
 	}
-	server = &tls.Config{Certificates: []tls.Certificate{issue(2, "central", x509.ExtKeyUsageServerAuth)}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert}
-	client = &tls.Config{Certificates: []tls.Certificate{issue(3, "edge:"+uai, x509.ExtKeyUsageClientAuth)}, RootCAs: pool, ServerName: "127.0.0.1"}
-	return server, client
-}
-
-func uaiOfCN(c *x509.Certificate) (string, error) {
-	uai, ok := strings.CutPrefix(c.Subject.CommonName, "edge:")
-	if !ok {
-		return "", errors.New("not an edge certificate")
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return uai, nil
+	certPEM, err := ca.IssueEdge(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr}), uai, now, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(certPEM)
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := &appliance.Identity{
+		UAI:       uai,
+		Cert:      tls.Certificate{Certificate: [][]byte{block.Bytes}, PrivateKey: key, Leaf: leaf},
+		CACertPEM: caPEM,
+		Pool:      ca.Pool(),
+	}
+	return appliance.ServerTLS(central, ca.Pool()), id.ClientTLS()
 }
 
 // serve runs serve until the test ends and checks it returned nil.
@@ -188,7 +179,7 @@ func TestNodeSyncsWithCentral(t *testing.T) {
 
 	serverTLS, edgeTLS := testTLS(t, testUAI)
 	srv, err := replication.NewServer(replication.ServerConfig{
-		Addr: "127.0.0.1:0", TLS: serverTLS, Source: central, UAIOf: uaiOfCN,
+		Addr: "127.0.0.1:0", TLS: serverTLS, Source: central, UAIOf: appliance.EdgeUAI,
 		Visible: func(uai string, r record.Record) bool { return r.Partition == uai || r.Kind == "news" },
 	})
 	if err != nil {

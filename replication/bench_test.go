@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"atrium/appliance"
 	"atrium/record"
 )
 
@@ -43,7 +44,7 @@ func BenchmarkCatchUp(b *testing.B) {
 		src.put(record.Record{Partition: uaiA, ID: fmt.Sprintf("0190d5a0-0000-7000-8000-%012d", i), Kind: "news", Body: body})
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := NewServer(ServerConfig{Addr: "127.0.0.1:0", TLS: pki.serverTLS(), Source: src, UAIOf: uaiOfCN, Visible: visibleNoUsers, Logger: quiet})
+	srv, err := NewServer(ServerConfig{Addr: "127.0.0.1:0", TLS: pki.serverTLS(), Source: src, UAIOf: appliance.EdgeUAI, Visible: visibleNoUsers, Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}

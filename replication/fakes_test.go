@@ -8,17 +8,14 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"errors"
+	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"atrium/appliance"
 	"atrium/record"
 )
 
@@ -210,71 +207,61 @@ func (k *fakeSink) count(p string) int {
 	return len(k.records[p])
 }
 
-// testPKI is a throwaway CA with a server certificate and edge certificates.
+// testPKI is a region CA made with package appliance, and the certificate
+// of a central listener on loopback.
 type testPKI struct {
-	ca     *x509.Certificate
-	caKey  *ecdsa.PrivateKey
-	pool   *x509.CertPool
+	ca     *appliance.CA
 	server tls.Certificate
 }
 
 func newPKI(t testing.TB) *testPKI {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	certPEM, keyPEM, err := appliance.NewCA("Atrium test CA", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	ca, err := appliance.LoadCA(certPEM, keyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca, _ := x509.ParseCertificate(der)
-	p := &testPKI{ca: ca, caKey: key, pool: x509.NewCertPool()}
-	p.pool.AddCert(ca)
-	p.server = p.issue(t, "central-1", x509.ExtKeyUsageServerAuth)
-	return p
+	server, err := ca.IssueServer("central-1", []string{"127.0.0.1"}, time.Now(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testPKI{ca: ca, server: server}
 }
 
-func (p *testPKI) issue(t testing.TB, cn string, usage x509.ExtKeyUsage) tls.Certificate {
+// serverTLS is central's side of the link, as central builds it.
+func (p *testPKI) serverTLS() *tls.Config { return appliance.ServerTLS(p.server, p.ca.Pool()) }
+
+// edgeTLS is the side of lycée uai's appliance: a key made here, its
+// certificate issued by the CA from a certificate request, as in enrolment.
+func (p *testPKI) edgeTLS(t testing.TB, uai string) *tls.Config {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
-
-func (p *testPKI) serverTLS() *tls.Config {
-	return &tls.Config{Certificates: []tls.Certificate{p.server}, ClientCAs: p.pool, ClientAuth: tls.RequireAndVerifyClientCert}
-}
-
-func (p *testPKI) edgeTLS(t testing.TB, uai string) *tls.Config {
-	return &tls.Config{Certificates: []tls.Certificate{p.issue(t, "edge:"+uai, x509.ExtKeyUsageClientAuth)}, RootCAs: p.pool, ServerName: "127.0.0.1"}
-}
-
-// uaiOfCN reads the UAI of an edge certificate from its CN "edge:UAI".
-func uaiOfCN(c *x509.Certificate) (string, error) {
-	uai, ok := strings.CutPrefix(c.Subject.CommonName, "edge:")
-	if !ok {
-		return "", errors.New("not an edge certificate")
+	certPEM, err := p.ca.IssueEdge(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr}), uai, time.Now(), 0)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return uai, nil
+	block, _ := pem.Decode(certPEM)
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := &appliance.Identity{
+		UAI:       uai,
+		Cert:      tls.Certificate{Certificate: [][]byte{block.Bytes}, PrivateKey: key, Leaf: leaf},
+		CACertPEM: p.ca.CertPEM(),
+		Pool:      p.ca.Pool(),
+	}
+	return id.ClientTLS()
 }
 
 // visibleNoUsers publishes everything but region users to edges, as the
@@ -286,7 +273,7 @@ func visibleNoUsers(uai string, r record.Record) bool {
 // startServer runs a server on loopback until the test ends.
 func startServer(t testing.TB, pki *testPKI, src Source) *Server {
 	t.Helper()
-	s, err := NewServer(ServerConfig{Addr: "127.0.0.1:0", TLS: pki.serverTLS(), Source: src, UAIOf: uaiOfCN, Visible: visibleNoUsers})
+	s, err := NewServer(ServerConfig{Addr: "127.0.0.1:0", TLS: pki.serverTLS(), Source: src, UAIOf: appliance.EdgeUAI, Visible: visibleNoUsers})
 	if err != nil {
 		t.Fatal(err)
 	}

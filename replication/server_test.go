@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"atrium/appliance"
 	"atrium/record"
 )
 
@@ -41,7 +42,7 @@ func TestChangesFilteredAdvanceCheckpoint(t *testing.T) {
 
 func TestConfigValidation(t *testing.T) {
 	pki := newPKI(t)
-	full := ServerConfig{Addr: "127.0.0.1:0", TLS: pki.serverTLS(), Source: newFakeSource(), UAIOf: uaiOfCN, Visible: visibleNoUsers}
+	full := ServerConfig{Addr: "127.0.0.1:0", TLS: pki.serverTLS(), Source: newFakeSource(), UAIOf: appliance.EdgeUAI, Visible: visibleNoUsers}
 	for field, mutate := range map[string]func(*ServerConfig){
 		"Addr":    func(c *ServerConfig) { c.Addr = "" },
 		"TLS":     func(c *ServerConfig) { c.TLS = nil },

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"atrium/appliance"
 	"atrium/internal/faultproxy"
 	"atrium/record"
 )
@@ -30,7 +31,7 @@ func TestClientSyncsPartitionsAndPushesOutbox(t *testing.T) {
 	src.put(record.Record{Partition: uaiB, ID: "news-b", Kind: "news"})
 
 	reg := prometheus.NewRegistry()
-	srv, err := NewServer(ServerConfig{Addr: "127.0.0.1:0", TLS: pki.serverTLS(), Source: src, UAIOf: uaiOfCN, Visible: visibleNoUsers, Registerer: reg})
+	srv, err := NewServer(ServerConfig{Addr: "127.0.0.1:0", TLS: pki.serverTLS(), Source: src, UAIOf: appliance.EdgeUAI, Visible: visibleNoUsers, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
