@@ -121,7 +121,7 @@ func StartCentral(ctx context.Context, cfg CentralConfig) (*Central, error) {
 	}()
 	go func() {
 		defer c.wg.Done()
-		if err := c.serveWhenReady(ctx, mux, reg); err != nil && ctx.Err() == nil {
+		if err := c.serveWhenReady(ctx, reg); err != nil && ctx.Err() == nil {
 			c.mu.Lock()
 			c.replErr = err
 			c.mu.Unlock()
@@ -133,7 +133,7 @@ func StartCentral(ctx context.Context, cfg CentralConfig) (*Central, error) {
 
 // serveWhenReady waits for the cluster's secrets, then installs the portal,
 // the enrolment and operator APIs and runs the replication listener.
-func (c *Central) serveWhenReady(ctx context.Context, mux *http.ServeMux, reg prometheus.Registerer) error {
+func (c *Central) serveWhenReady(ctx context.Context, reg prometheus.Registerer) error {
 	secrets, err := c.Node.Secrets(ctx)
 	if err != nil {
 		return fmt.Errorf("wait for cluster secrets: %w", err)
@@ -254,6 +254,12 @@ func (c *Central) ready() error {
 	}
 	if !c.Node.CaughtUp() {
 		return fmt.Errorf("replaying the raft log (applied %d)", c.Node.AppliedIndex())
+	}
+	c.mu.Lock()
+	failed := c.replErr
+	c.mu.Unlock()
+	if failed != nil {
+		return fmt.Errorf("portal and replication did not start: %w", failed)
 	}
 	if c.repl() == nil {
 		return errors.New("waiting for the cluster's secrets")
