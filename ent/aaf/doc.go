@@ -1,0 +1,23 @@
+// Package aaf reads the académies' AAF directory exports: the
+// ficAlimMENESR XML files of addRequest, modifyRequest (replace) and
+// deleteRequest operations, and the names of the files that carry them
+// (…_Complet_AAAAMMJJ_<Category>_NNNN.xml and the daily Delta sets).
+//
+// A Reader streams one operation at a time: memory is bounded by the
+// largest operation, never by the file. It accepts files with or without an
+// XML declaration, in UTF-8 or ISO-8859-15 (also ISO-8859-1 and
+// windows-1252 when declared), with or without a DOCTYPE, and resolves HTML
+// entities such as &eacute;. Values are returned as the file spells them:
+// composite values ("0130040Y$2NDE1") stay raw strings, and Split cuts
+// them. Turning operations into Atrium users is the importer's job, not
+// this package's.
+//
+// Malformed input gives an error that wraps ErrMalformed and names the file
+// position and the element; the operations read before it have already
+// been returned. The Reader never panics on any input (FuzzReader).
+//
+// This package imports only the standard library and
+// golang.org/x/text/encoding/charmap; it must not import central/, edge/,
+// replication/, node/ or portal/. A Reader is not safe for concurrent use;
+// Split, ParseFileName and CategoryOrder are pure functions.
+package aaf
