@@ -14,6 +14,10 @@
 // times, submits commands to a Store (central.Node or edge.Store, which both
 // satisfy it) and answers queries through Store.View. The same Service runs
 // at central and at an edge, so users do not notice which one answered.
+// Service.Login throttles (ratelimit.go): it runs at most one argon2id
+// verification per core and refuses, for a growing wait, a login or a
+// client address after repeated failures; this state is per node, in
+// memory, and bounded.
 //
 // This package must not import central/, edge/ or replication/: they import
 // it. A Service is safe for concurrent use; Exec and PublishedToEdge are

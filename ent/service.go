@@ -32,6 +32,9 @@ type ServiceConfig struct {
 	SessionKey []byte
 	Now        func() time.Time // nil means time.Now
 	SessionTTL time.Duration    // zero means 12 hours
+	// LoginSlots bounds the password verifications running at once (each
+	// takes a core for about 0.1 s); zero means GOMAXPROCS.
+	LoginSlots int
 }
 
 // Service is the ENT as the portal and the API see it. Safe for concurrent
@@ -45,6 +48,7 @@ type Service struct {
 	// dummyHash is verified against when a login is unknown, so that
 	// unknown and known logins take the same time.
 	dummyHash string
+	limiter   *loginLimiter
 }
 
 // NewService validates cfg and returns a Service.
@@ -62,6 +66,7 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 		store: cfg.Store, origin: cfg.Origin,
 		key: append([]byte(nil), cfg.SessionKey...),
 		now: cfg.Now, ttl: cfg.SessionTTL,
+		limiter: newLoginLimiter(cfg.LoginSlots),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -83,8 +88,29 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 var dummyHash = sync.OnceValues(func() (string, error) { return HashPassword("atrium-dummy-password") })
 
 // Login checks login and password and returns a signed session token.
-// Every failure is ErrBadCredentials.
-func (s *Service) Login(ctx context.Context, login, password string) (string, User, error) {
+// client is the address the attempt comes from (the connection's, not a
+// header's), empty if unknown.
+//
+// Wrong credentials are ErrBadCredentials, whatever the cause. After
+// repeated failures for the login (any case) or from the client, attempts
+// are refused for a growing wait with a *TooManyAttemptsError
+// (ErrTooManyAttempts), without checking the password, even a right one; a
+// success clears the login's failures. When too many verifications are
+// already running and none finishes within a couple of seconds, Login
+// fails with ErrBusy.
+func (s *Service) Login(ctx context.Context, login, password, client string) (string, User, error) {
+	// Refuse before queueing for a slot, and again once holding one: the
+	// failures of the attempts that held the slots meanwhile count.
+	if err := s.limiter.check(login, client, s.now()); err != nil {
+		return "", User{}, err
+	}
+	if err := s.limiter.slots.acquire(ctx, loginSlotWait); err != nil {
+		return "", User{}, err
+	}
+	defer s.limiter.slots.release()
+	if err := s.limiter.check(login, client, s.now()); err != nil {
+		return "", User{}, err
+	}
 	var u User
 	var found bool
 	err := s.store.View(func(r record.Reader) error {
@@ -101,8 +127,10 @@ func (s *Service) Login(ctx context.Context, login, password string) (string, Us
 	}
 	ok, err := VerifyPassword(hash, password)
 	if err != nil || !ok || !found || !u.Active || u.PasswordHash == "" {
+		s.limiter.failed(login, client, s.now())
 		return "", User{}, ErrBadCredentials
 	}
+	s.limiter.succeeded(login)
 	return s.newToken(u, s.now().Add(s.ttl)), u, nil
 }
 

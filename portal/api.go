@@ -70,6 +70,7 @@ func (p *Portal) apiError(w http.ResponseWriter, r *http.Request, err error) {
 	if code == http.StatusInternalServerError {
 		p.log.Error("api request", "path", r.URL.Path, "err", err)
 	}
+	setRetryAfter(w, err)
 	writeJSON(w, code, map[string]string{"error": msg})
 }
 
@@ -113,7 +114,7 @@ func (p *Portal) apiLogin(w http.ResponseWriter, r *http.Request) {
 		p.apiError(w, r, err)
 		return
 	}
-	tok, u, err := p.cfg.Service.Login(r.Context(), in.Login, in.Password)
+	tok, u, err := p.cfg.Service.Login(r.Context(), in.Login, in.Password, clientAddr(r))
 	if err != nil {
 		p.apiError(w, r, err)
 		return

@@ -139,9 +139,13 @@ func (p *Portal) loginPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	login := r.PostForm.Get("login")
-	tok, _, err := p.cfg.Service.Login(r.Context(), login, r.PostForm.Get("password"))
+	tok, _, err := p.cfg.Service.Login(r.Context(), login, r.PostForm.Get("password"), clientAddr(r))
 	if err != nil {
 		code, msg := status(err)
+		if code == http.StatusInternalServerError {
+			p.log.Error("portal login", "err", err)
+		}
+		setRetryAfter(w, err)
 		v := p.newView(r, "Connexion", nil)
 		v.Error = msg
 		v.Form["login"] = login

@@ -7,7 +7,9 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	_ "time/tzdata" // the appliance may lack a zoneinfo database
@@ -204,6 +206,43 @@ func status(err error) (int, string) {
 		return http.StatusUnauthorized, "Session expirée : veuillez vous reconnecter."
 	case errors.Is(err, ent.ErrBadCredentials):
 		return http.StatusUnauthorized, "Identifiant ou mot de passe incorrect."
+	case errors.Is(err, ent.ErrTooManyAttempts):
+		n := 1
+		if tm, ok := errors.AsType[*ent.TooManyAttemptsError](err); ok {
+			n = max(1, int((tm.RetryAfter+time.Minute-1)/time.Minute))
+		}
+		unit := "minute"
+		if n > 1 {
+			unit = "minutes"
+		}
+		return http.StatusTooManyRequests, fmt.Sprintf("Trop de tentatives de connexion : réessayez dans %d %s.", n, unit)
+	case errors.Is(err, ent.ErrBusy):
+		return http.StatusServiceUnavailable, "Trop de connexions en cours : réessayez dans quelques secondes."
 	}
 	return http.StatusInternalServerError, "Une erreur interne est survenue. Veuillez réessayer plus tard."
+}
+
+// busyRetryAfter is the Retry-After sent with ErrBusy, in seconds.
+const busyRetryAfter = "5"
+
+// setRetryAfter sets the Retry-After header (seconds, rounded up) of a
+// refusal that passes with time: ErrTooManyAttempts and ErrBusy.
+func setRetryAfter(w http.ResponseWriter, err error) {
+	if tm, ok := errors.AsType[*ent.TooManyAttemptsError](err); ok {
+		secs := max(1, int64((tm.RetryAfter+time.Second-1)/time.Second))
+		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	} else if errors.Is(err, ent.ErrBusy) {
+		w.Header().Set("Retry-After", busyRetryAfter)
+	}
+}
+
+// clientAddr is the address the request's connection comes from, under
+// which its login failures are counted. X-Forwarded-For is ignored: any
+// client can set it, and nodes serve users directly.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"atrium/ent"
 	"atrium/ent/enttest"
@@ -43,6 +44,12 @@ type env struct {
 
 func newEnv(t *testing.T, cfg portal.Config) *env {
 	t.Helper()
+	return newEnvAt(t, cfg, nil)
+}
+
+// newEnvAt is newEnv with the service's clock (nil: time.Now).
+func newEnvAt(t *testing.T, cfg portal.Config, now func() time.Time) *env {
+	t.Helper()
 	st := enttest.New(ent.Exec)
 	cmds, _ := region()
 	for _, c := range cmds {
@@ -50,7 +57,7 @@ func newEnv(t *testing.T, cfg portal.Config) *env {
 			t.Fatalf("synthetic %s: %v", c.Op, err)
 		}
 	}
-	svc, err := ent.NewService(ent.ServiceConfig{Store: st, Origin: record.OriginCentral, SessionKey: []byte(strings.Repeat("s", 32))})
+	svc, err := ent.NewService(ent.ServiceConfig{Store: st, Origin: record.OriginCentral, SessionKey: []byte(strings.Repeat("s", 32)), Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -456,4 +463,39 @@ func TestAPISession(t *testing.T) {
 	if code, page := b.get("/"); code != http.StatusOK || !strings.Contains(page, "Bonjour Léa Martin") {
 		t.Errorf("home after API login = %d", code)
 	}
+}
+
+func TestLoginThrottled(t *testing.T) {
+	clk := time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC)
+	e := newEnvAt(t, portal.Config{}, func() time.Time { return clk })
+	b := e.browser(t)
+	for i := range 5 {
+		code, _, _ := b.post("/connexion", url.Values{"login": {"lea.martin"}, "password": {"faux"}})
+		if code != http.StatusUnauthorized {
+			t.Fatalf("wrong password %d: status %d, want 401", i+1, code)
+		}
+	}
+	// The sixth wrong password in a row is refused without being checked,
+	// and so is the right one until the wait has passed, by the form and
+	// by the API alike.
+	for _, pw := range []string{"faux", password(t, "lea.martin")} {
+		code, h, page := b.post("/connexion", url.Values{"login": {"lea.martin"}, "password": {pw}})
+		if code != http.StatusTooManyRequests || h.Get("Retry-After") != "1" || h.Get("Set-Cookie") != "" {
+			t.Errorf("form login after 5 failures = %d, Retry-After %q, cookie %q; want 429, 1, none", code, h.Get("Retry-After"), h.Get("Set-Cookie"))
+		}
+		if want := "Trop de tentatives de connexion : réessayez dans 1 minute."; !strings.Contains(html.UnescapeString(page), want) {
+			t.Errorf("form login after 5 failures: page lacks %q", want)
+		}
+		body := strings.NewReader(`{"login":"lea.martin","password":"` + pw + `"}`)
+		req, _ := http.NewRequest("POST", e.srv.URL+"/api/v1/session", body)
+		req.Header.Set("Content-Type", "application/json")
+		code, h, page = b.do(req)
+		var out map[string]string
+		json.Unmarshal([]byte(page), &out)
+		if code != http.StatusTooManyRequests || h.Get("Retry-After") != "1" || !strings.HasPrefix(out["error"], "Trop de tentatives de connexion") {
+			t.Errorf("API login after 5 failures = %d, Retry-After %q, %v; want 429, 1 and the French message", code, h.Get("Retry-After"), out)
+		}
+	}
+	clk = clk.Add(time.Second)
+	b.login("lea.martin")
 }
