@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"atrium/central/admin"
+	"atrium/ent/aaf"
 	"atrium/ent/uai"
 )
 
@@ -23,11 +24,47 @@ type ctlCommand struct {
 	summary string
 	run     func(ctx context.Context, c *admin.Client, fs *flag.FlagSet, args []string) error
 	flags   func(fs *flag.FlagSet)
+	local   bool // runs on this machine: needs no server or token
 }
 
 func ctlCommands() []ctlCommand {
 	var uaiFlag *string
+	var gen struct {
+		out                    *string
+		lycees, students, days *int
+		seed                   *uint64
+	}
 	return []ctlCommand{
+		{path: "aaf generate", summary: "write a synthetic region's AAF files (a Complet set and daily Delta sets) into --out",
+			local: true,
+			flags: func(fs *flag.FlagSet) {
+				gen.out = fs.String("out", "", "directory to write the files into, created if needed (required)")
+				gen.lycees = fs.Int("lycees", 4, "number of lycées, spread over the académies of Aix-Marseille and Nice")
+				gen.students = fs.Int("students-per-lycee", 100, "students in each lycée")
+				gen.days = fs.Int("delta-days", 2, "daily Delta sets after the Complet set")
+				gen.seed = fs.Uint64("seed", 1, "random seed: the same flags and seed write the same bytes")
+			},
+			run: func(ctx context.Context, _ *admin.Client, fs *flag.FlagSet, args []string) error {
+				if *gen.out == "" || fs.NArg() != 0 {
+					return fmt.Errorf("aaf generate takes --out DIR and no arguments")
+				}
+				if *gen.lycees < 1 || *gen.students < 1 || *gen.days < 0 {
+					return fmt.Errorf("--lycees and --students-per-lycee must be at least 1, --delta-days at least 0")
+				}
+				start := time.Now()
+				sum, err := aaf.Generate(*gen.out, aaf.GenConfig{
+					Lycees: *gen.lycees, StudentsPerLycee: *gen.students, DeltaDays: *gen.days, Seed: *gen.seed,
+				})
+				if err != nil {
+					return err
+				}
+				fmt.Printf("wrote %d files to %s in %s\n", len(sum.Files), *gen.out, time.Since(start).Round(time.Millisecond))
+				fmt.Printf("académies %d, lycées %d, students %d, relatives %d, teachers %d, staff %d\n",
+					sum.Academies, sum.Lycees, sum.Students, sum.Relatives, sum.Teachers, sum.Staff)
+				fmt.Printf("delta days %d: arrivals %d, class changes %d, departures %d\n",
+					sum.DeltaDays, sum.Arrivals, sum.Changes, sum.Departures)
+				return nil
+			}},
 		{path: "edge add", summary: "issue a one-time enrolment token for a lycée's edge appliance",
 			flags: func(fs *flag.FlagSet) { uaiFlag = fs.String("uai", "", "the lycée's UAI, e.g. 0130040Y (required)") },
 			run: func(ctx context.Context, c *admin.Client, fs *flag.FlagSet, args []string) error {
@@ -129,15 +166,17 @@ func runCtl(ctx context.Context, args []string) error {
 			continue
 		}
 		fs := newFlagSet("ctl "+c.path, c.args, c.summary)
-		fs.StringVar(server, "server", *server, "central node URL (or ATRIUM_SERVER)")
-		fs.StringVar(token, "token", *token, "operator token (or ATRIUM_TOKEN)")
+		if !c.local {
+			fs.StringVar(server, "server", *server, "central node URL (or ATRIUM_SERVER)")
+			fs.StringVar(token, "token", *token, "operator token (or ATRIUM_TOKEN)")
+		}
 		if c.flags != nil {
 			c.flags(fs)
 		}
 		if err := parseFlags(fs, rest[len(words):]); err != nil {
 			return err
 		}
-		if *token == "" && c.path != "status" {
+		if *token == "" && c.path != "status" && !c.local {
 			return fmt.Errorf("no operator token: pass --token or set ATRIUM_TOKEN")
 		}
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)

@@ -108,6 +108,7 @@ func testHelp(t *testing.T, bin string) {
 		{[]string{"demo", "wan", "--help"}, ok, "Usage: atrium demo wan cut|restore UAI --dir DIR", ""},
 		{[]string{"ctl", "--help"}, ok, "Usage: atrium ctl", ""},
 		{[]string{"ctl", "edge", "add", "--help"}, ok, "Usage: atrium ctl edge add [flags]", ""},
+		{[]string{"ctl", "aaf", "generate", "--help"}, ok, "Usage: atrium ctl aaf generate [flags]", ""},
 		{[]string{"version", "--help"}, ok, "Usage: atrium version", ""},
 		{[]string{"version"}, ok, "atrium " + testVersion + "\n", ""},
 

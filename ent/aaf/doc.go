@@ -16,8 +16,13 @@
 // position and the element; the operations read before it have already
 // been returned. The Reader never panics on any input (FuzzReader).
 //
-// This package imports only the standard library and
-// golang.org/x/text/encoding/charmap; it must not import central/, edge/,
-// replication/, node/ or portal/. A Reader is not safe for concurrent use;
-// Split, ParseFileName and CategoryOrder are pure functions.
+// Generate writes a synthetic region's exports (generate.go) for tests,
+// benchmarks and the demo.
+//
+// This package imports only the standard library,
+// golang.org/x/text/encoding/charmap and atrium/ent/uai; it must not import
+// central/, edge/, replication/, node/ or portal/. A Reader is not safe for
+// concurrent use; Split, ParseFileName and CategoryOrder are pure
+// functions, and concurrent Generate calls are safe with distinct
+// directories.
 package aaf
