@@ -120,15 +120,17 @@ func TestTransitiveDependencies(t *testing.T) {
 	node := []string{"atrium/central", "atrium/edge", "atrium/replication", "atrium/node",
 		"github.com/hashicorp/raft", "github.com/hashicorp/serf", "github.com/quic-go/quic-go", "go.etcd.io/bbolt"}
 	rules := map[string][]string{
-		"atrium/edge":        {"atrium/central", "github.com/hashicorp/raft", "github.com/hashicorp/serf"},
-		"atrium/central":     {"atrium/edge", "atrium/replication", "atrium/node", "atrium/portal"},
-		"atrium/replication": {"atrium/central", "atrium/edge", "atrium/ent", "atrium/portal", "atrium/node"},
-		"atrium/ent":         node,
-		"atrium/ent/uai":     node,
-		"atrium/ent/synth":   node,
-		"atrium/portal":      node,
-		"atrium/appliance":   {"atrium/central", "atrium/edge", "atrium/replication", "atrium/ent", "atrium/node"},
-		"atrium/health":      {"atrium/central", "atrium/edge", "atrium/replication", "atrium/ent", "atrium/node"},
+		"atrium/edge":          {"atrium/central", "github.com/hashicorp/raft", "github.com/hashicorp/serf"},
+		"atrium/central":       {"atrium/edge", "atrium/replication", "atrium/node", "atrium/portal"},
+		"atrium/replication":   {"atrium/central", "atrium/edge", "atrium/ent", "atrium/portal", "atrium/node"},
+		"atrium/ent":           node,
+		"atrium/ent/uai":       node,
+		"atrium/ent/synth":     node,
+		"atrium/ent/aaf":       node,
+		"atrium/ent/directory": node,
+		"atrium/portal":        node,
+		"atrium/appliance":     {"atrium/central", "atrium/edge", "atrium/replication", "atrium/ent", "atrium/node"},
+		"atrium/health":        {"atrium/central", "atrium/edge", "atrium/replication", "atrium/ent", "atrium/node"},
 	}
 	for pkg, banned := range rules {
 		cmd := exec.Command(goTool, "list", "-deps", pkg)
