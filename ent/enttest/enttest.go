@@ -77,19 +77,7 @@ func (s *Store) Commands() []record.Command {
 func (s *Store) Records() []record.Record {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []record.Record
-	for _, m := range s.st.recs {
-		for _, r := range m {
-			out = append(out, r)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Partition != out[j].Partition {
-			return out[i].Partition < out[j].Partition
-		}
-		return out[i].ID < out[j].ID
-	})
-	return out
+	return s.st.records()
 }
 
 // NewTx returns a standalone transaction over an empty state, for testing
@@ -101,8 +89,14 @@ type Tx struct{ tx }
 
 // Records returns the records of the transaction, by partition then id.
 func (t *Tx) Records() []record.Record {
+	return t.st.records()
+}
+
+// records lists every record of the state (tombstones included), by
+// partition then id.
+func (st state) records() []record.Record {
 	var out []record.Record
-	for _, m := range t.st.recs {
+	for _, m := range st.recs {
 		for _, r := range m {
 			out = append(out, r)
 		}
