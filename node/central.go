@@ -40,19 +40,15 @@ type CentralConfig struct {
 
 // Central is a running central node.
 type Central struct {
-	cfg     CentralConfig
-	log     *slog.Logger
-	Node    *central.Node
-	Repl    *replication.Server // nil until the cluster's secrets are known
-	httpLn  net.Listener
-	httpSrv *http.Server
-	late    lateHandler
+	cfg  CentralConfig
+	log  *slog.Logger
+	Node *central.Node
+	Repl *replication.Server // nil until the cluster's secrets are known
+	proc *process
+	late lateHandler
 
 	mu      sync.Mutex
 	replErr error
-
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
 }
 
 // StartCentral starts a central node and returns once its listeners are
@@ -96,38 +92,28 @@ func StartCentral(ctx context.Context, cfg CentralConfig) (*Central, error) {
 		ln.Close()
 		return nil, fmt.Errorf("start central node: %w", err)
 	}
-	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	c := &Central{cfg: cfg, log: log, Node: n, httpLn: ln, cancel: cancel}
+	c := &Central{cfg: cfg, log: log, Node: n, proc: newProcess(ctx, ln)}
 	c.late.set(http.HandlerFunc(starting))
 
 	mux := http.NewServeMux()
 	health.Mount(mux, health.Config{Status: c.status, Ready: c.ready, Gatherer: reg})
 	mux.Handle("/internal/v1/", n.InternalHandler())
 	mux.Handle("/", &c.late)
-	c.httpSrv = &http.Server{Handler: health.Instrument(mux, reg), ReadHeaderTimeout: 10 * time.Second}
 
-	c.wg.Add(3)
-	go func() {
-		defer c.wg.Done()
+	c.proc.run(func(ctx context.Context) {
 		if err := n.Serve(ctx); err != nil {
 			log.Error("central node stopped", "err", err)
 		}
-	}()
-	go func() {
-		defer c.wg.Done()
-		if err := c.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("http server stopped", "err", err)
-		}
-	}()
-	go func() {
-		defer c.wg.Done()
+	})
+	c.proc.serveHTTP(mux, reg, log)
+	c.proc.run(func(ctx context.Context) {
 		if err := c.serveWhenReady(ctx, reg); err != nil && ctx.Err() == nil {
 			c.mu.Lock()
 			c.replErr = err
 			c.mu.Unlock()
 			log.Error("central services stopped", "err", err)
 		}
-	}()
+	})
 	return c, nil
 }
 
@@ -236,7 +222,7 @@ func (e enroller) CentralQUIC() []string {
 }
 
 // URL is the node's HTTP base URL.
-func (c *Central) URL() string { return "http://" + c.httpLn.Addr().String() }
+func (c *Central) URL() string { return c.proc.url() }
 
 // Name is the node's name in the cluster.
 func (c *Central) Name() string { return c.cfg.Name }
@@ -293,14 +279,7 @@ func (c *Central) status() health.Status {
 }
 
 // Close stops the node: HTTP first, then replication and raft.
-func (c *Central) Close() error {
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := c.httpSrv.Shutdown(sctx)
-	c.cancel()
-	c.wg.Wait()
-	return err
-}
+func (c *Central) Close() error { return c.proc.close() }
 
 func starting(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Retry-After", "1")

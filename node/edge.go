@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,13 +42,10 @@ type EdgeConfig struct {
 
 // Edge is a running edge appliance.
 type Edge struct {
-	cfg     EdgeConfig
-	UAI     string
-	Node    *edge.Node
-	httpLn  net.Listener
-	httpSrv *http.Server
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	cfg  EdgeConfig
+	UAI  string
+	Node *edge.Node
+	proc *process
 }
 
 // StartEdge enrols the appliance if it has no identity yet, opens its
@@ -125,32 +121,21 @@ func StartEdge(ctx context.Context, cfg EdgeConfig) (*Edge, error) {
 		en.Close()
 		return nil, fmt.Errorf("listen http: %w", err)
 	}
-	e := &Edge{cfg: cfg, UAI: id.UAI, Node: en, httpLn: ln}
+	e := &Edge{cfg: cfg, UAI: id.UAI, Node: en, proc: newProcess(ctx, ln)}
 	mux := http.NewServeMux()
 	health.Mount(mux, health.Config{Status: e.status, Ready: e.ready, Gatherer: reg})
 	mux.Handle("/", p.Handler())
-	e.httpSrv = &http.Server{Handler: health.Instrument(mux, reg), ReadHeaderTimeout: 10 * time.Second}
-
-	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	e.cancel = cancel
-	e.wg.Add(2)
-	go func() {
-		defer e.wg.Done()
+	e.proc.run(func(ctx context.Context) {
 		if err := en.Serve(ctx); err != nil && ctx.Err() == nil {
 			log.Error("edge sync stopped", "err", err)
 		}
-	}()
-	go func() {
-		defer e.wg.Done()
-		if err := e.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("http server stopped", "err", err)
-		}
-	}()
+	})
+	e.proc.serveHTTP(mux, reg, log)
 	return e, nil
 }
 
 // URL is the edge's HTTP base URL.
-func (e *Edge) URL() string { return "http://" + e.httpLn.Addr().String() }
+func (e *Edge) URL() string { return e.proc.url() }
 
 func (e *Edge) ready() error {
 	st := e.Node.Status()
@@ -176,14 +161,7 @@ func (e *Edge) status() health.Status {
 }
 
 // Close stops the edge: HTTP first, then sync, then the replica.
-func (e *Edge) Close() error {
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := e.httpSrv.Shutdown(sctx)
-	e.cancel()
-	e.wg.Wait()
-	return err
-}
+func (e *Edge) Close() error { return e.proc.close() }
 
 // loadOrCreateKey returns the 32-byte key stored at path, creating it on
 // first use. The edge signs its own sessions: a stolen appliance must not
