@@ -2,13 +2,8 @@ package edge
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"strings"
@@ -19,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"atrium/appliance"
+	"atrium/appliance/appliancetest"
 	"atrium/record"
 	"atrium/replication"
 )
@@ -94,48 +90,12 @@ func (c *fakeCentral) HighWater(uai string, epoch uint64) (uint64, error) {
 	return c.hwm[fmt.Sprint(uai, "/", epoch)], nil
 }
 
-// testTLS makes a region CA with package appliance and returns the TLS
-// configurations central's listener on loopback and lycée uai's enrolled
-// appliance would use.
+// testTLS returns the TLS configurations central's listener on loopback
+// and lycée uai's enrolled appliance use, from a fresh region CA.
 func testTLS(t *testing.T, uai string) (server, client *tls.Config) {
 	t.Helper()
-	now := time.Now()
-	caPEM, caKeyPEM, err := appliance.NewCA("Atrium test CA", now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := appliance.LoadCA(caPEM, caKeyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	central, err := ca.IssueServer("central-1", []string{"127.0.0.1"}, now, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM, err := ca.IssueEdge(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr}), uai, now, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, _ := pem.Decode(certPEM)
-	leaf, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := &appliance.Identity{
-		UAI:       uai,
-		Cert:      tls.Certificate{Certificate: [][]byte{block.Bytes}, PrivateKey: key, Leaf: leaf},
-		CACertPEM: caPEM,
-		Pool:      ca.Pool(),
-	}
-	return appliance.ServerTLS(central, ca.Pool()), id.ClientTLS()
+	ca := appliancetest.NewCA(t)
+	return appliancetest.ServerTLS(t, ca), appliancetest.Enrolled(t, ca, uai).ClientTLS()
 }
 
 // serve runs serve until the test ends and checks it returned nil.

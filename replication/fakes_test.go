@@ -3,12 +3,7 @@ package replication
 import (
 	"cmp"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"slices"
 	"sync"
@@ -16,6 +11,7 @@ import (
 	"time"
 
 	"atrium/appliance"
+	"atrium/appliance/appliancetest"
 	"atrium/record"
 )
 
@@ -211,57 +207,21 @@ func (k *fakeSink) count(p string) int {
 // of a central listener on loopback.
 type testPKI struct {
 	ca     *appliance.CA
-	server tls.Certificate
+	server *tls.Config
 }
 
 func newPKI(t testing.TB) *testPKI {
 	t.Helper()
-	certPEM, keyPEM, err := appliance.NewCA("Atrium test CA", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := appliance.LoadCA(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err := ca.IssueServer("central-1", []string{"127.0.0.1"}, time.Now(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testPKI{ca: ca, server: server}
+	ca := appliancetest.NewCA(t)
+	return &testPKI{ca: ca, server: appliancetest.ServerTLS(t, ca)}
 }
 
 // serverTLS is central's side of the link, as central builds it.
-func (p *testPKI) serverTLS() *tls.Config { return appliance.ServerTLS(p.server, p.ca.Pool()) }
+func (p *testPKI) serverTLS() *tls.Config { return p.server }
 
-// edgeTLS is the side of lycée uai's appliance: a key made here, its
-// certificate issued by the CA from a certificate request, as in enrolment.
+// edgeTLS is the side of lycée uai's enrolled appliance.
 func (p *testPKI) edgeTLS(t testing.TB, uai string) *tls.Config {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM, err := p.ca.IssueEdge(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr}), uai, time.Now(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, _ := pem.Decode(certPEM)
-	leaf, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := &appliance.Identity{
-		UAI:       uai,
-		Cert:      tls.Certificate{Certificate: [][]byte{block.Bytes}, PrivateKey: key, Leaf: leaf},
-		CACertPEM: p.ca.CertPEM(),
-		Pool:      p.ca.Pool(),
-	}
-	return id.ClientTLS()
+	return appliancetest.Enrolled(t, p.ca, uai).ClientTLS()
 }
 
 // visibleNoUsers publishes everything but region users to edges, as the
