@@ -16,13 +16,21 @@
 // position and the element; the operations read before it have already
 // been returned. The Reader never panics on any input (FuzzReader).
 //
+// A CSVReader reads the CSV files of the region's agricultural lycées
+// (…_Complet_AAAAMMJJ_Agricole_NNNN.csv, docs/csv-import.md), whose
+// directory is not an académie's, and returns the operations an AAF
+// Complet set would carry, so that importers apply both alike. It holds the
+// whole file (at most MaxCSVBytes) and checks it before returning the first
+// operation; its errors wrap ErrMalformed too (FuzzCSVReader).
+//
 // Generate writes a synthetic region's exports (generate.go) for tests,
-// benchmarks and the demo.
+// benchmarks and the demo; with GenConfig.NextComplet, also the Complet
+// set the Delta sets lead to, for the importers' property tests.
 //
 // This package imports only the standard library,
 // golang.org/x/text/encoding/charmap and atrium/ent/uai; it must not import
-// central/, edge/, replication/, node/ or portal/. A Reader is not safe for
-// concurrent use; Split, ParseFileName and CategoryOrder are pure
+// central/, edge/, replication/, node/ or portal/. A Reader or CSVReader
+// is not safe for concurrent use; Split, ParseFileName and CategoryOrder are pure
 // functions, and concurrent Generate calls are safe with distinct
 // directories.
 package aaf

@@ -8,8 +8,9 @@ package aaf
 // (ENT_<ACADEMIE>_Delta_AAAAMMJJ_<Category>_0000.xml; the categories with
 // nothing to say that day hold an empty root). Lycée i belongs to Nice when
 // i%3 == 1, to Aix-Marseille otherwise. Every file is UTF-8 with an XML
-// declaration, except the last académie's Complet PersRelEleve file, which
-// is ISO-8859-15 (and declares it), so that importers meet both.
+// declaration, except the last académie's PersRelEleve file of the first
+// Complet set, which is ISO-8859-15 (and declares it), so that importers
+// meet both.
 //
 // The attributes follow real exports as far as we know them; they are
 // plausible, not exhaustive. Values of several fields are $-separated.
@@ -44,6 +45,13 @@ package aaf
 // ENTEleveClasses) and departures (Eleve deleteRequest; a relative left
 // without a child here is deleted, one left with a sibling gets
 // ENTAuxPersRelEleveEleve replaced). Staff and structures do not change.
+//
+// With GenConfig.NextComplet, Generate also writes the Complet set of the
+// day after the last Delta (ENT_<ACADEMIE>_Complet_<that day>_…): the
+// state the Delta sets produced, as a full export, with the same people
+// under the same ids and attributes. Importing the Complet and every Delta
+// must give what importing that next Complet alone gives (the directory
+// package's property test).
 
 import (
 	"fmt"
@@ -64,6 +72,10 @@ type GenConfig struct {
 	DeltaDays        int       // daily Delta sets after the Complet; zero means none
 	Seed             uint64    // the same config and seed give byte-identical files
 	Date             time.Time // the Complet's day; zero means 2025-09-01
+	// NextComplet also writes a Complet set dated the day after the last
+	// Delta (the day after the Complet when DeltaDays is zero) holding the
+	// state the Delta sets produced.
+	NextComplet bool
 }
 
 // GenSummary counts what Generate wrote. People counts are those of the
@@ -80,6 +92,12 @@ type GenSummary struct {
 	Arrivals   int // Eleve addRequests in Delta sets
 	Changes    int // Eleve modifyRequests (class changes) in Delta sets
 	Departures int // Eleve deleteRequests in Delta sets
+	// NextComplet is the day of the Complet set written after the Delta
+	// sets (GenConfig.NextComplet), zero if none was; NextStudents and
+	// NextRelatives count its people (staff do not change).
+	NextComplet   time.Time
+	NextStudents  int
+	NextRelatives int
 }
 
 // Generate writes a synthetic region's AAF files into dir, creating it if
@@ -106,13 +124,25 @@ func Generate(dir string, cfg GenConfig) (GenSummary, error) {
 	}
 	g := newGenerator(cfg)
 	g.populate()
-	if err := g.writeComplet(dir); err != nil {
+	as := g.academies()
+	g.sum.Academies, g.sum.Lycees = len(as), len(g.lycees)
+	n, err := g.writeComplet(dir, cfg.Date, true)
+	if err != nil {
 		return g.sum, err
 	}
+	g.sum.Students, g.sum.Relatives, g.sum.Teachers, g.sum.Staff = n.students, n.relatives, n.teachers, n.staff
 	for d := 1; d <= cfg.DeltaDays; d++ {
 		if err := g.writeDelta(dir, d); err != nil {
 			return g.sum, err
 		}
+	}
+	if cfg.NextComplet {
+		day := cfg.Date.AddDate(0, 0, cfg.DeltaDays+1)
+		n, err := g.writeComplet(dir, day, false)
+		if err != nil {
+			return g.sum, err
+		}
+		g.sum.NextComplet, g.sum.NextStudents, g.sum.NextRelatives = day, n.students, n.relatives
 	}
 	return g.sum, nil
 }
@@ -370,23 +400,28 @@ func (g *generator) writeSet(dir string, a int, set string, day time.Time, latin
 	return nil
 }
 
-func (g *generator) writeComplet(dir string) error {
+// genCounts counts the people of a Complet set.
+type genCounts struct{ students, relatives, teachers, staff int }
+
+// writeComplet writes a Complet set of the current state, dated day. In
+// the first one, the last académie's PersRelEleve file is ISO-8859-15.
+func (g *generator) writeComplet(dir string, day time.Time, first bool) (genCounts, error) {
+	var n genCounts
 	as := g.academies()
-	g.sum.Academies, g.sum.Lycees = len(as), len(g.lycees)
 	for i, a := range as {
-		last := i == len(as)-1
+		last := first && i == len(as)-1
 		latin9 := func(cat string) bool { return last && cat == PersRelEleve }
-		err := g.writeSet(dir, a, "Complet", g.cfg.Date, latin9, func(f *genFile, cat string) {
-			g.writeCompletCategory(f, a, cat)
+		err := g.writeSet(dir, a, "Complet", day, latin9, func(f *genFile, cat string) {
+			g.writeCompletCategory(f, a, cat, &n)
 		})
 		if err != nil {
-			return err
+			return n, err
 		}
 	}
-	return nil
+	return n, nil
 }
 
-func (g *generator) writeCompletCategory(f *genFile, a int, cat string) {
+func (g *generator) writeCompletCategory(f *genFile, a int, cat string, n *genCounts) {
 	acad := genAcademies[a]
 	switch cat {
 	case EtabEducNat:
@@ -422,7 +457,7 @@ func (g *generator) writeCompletCategory(f *genFile, a int, cat string) {
 			}
 			for _, s := range l.students {
 				f.add(s.id, g.studentAttrs(s))
-				g.sum.Students++
+				n.students++
 			}
 		}
 	case PersRelEleve:
@@ -436,7 +471,7 @@ func (g *generator) writeCompletCategory(f *genFile, a int, cat string) {
 					if !seen[r] {
 						seen[r] = true
 						f.add(r.id, g.relativeAttrs(r))
-						g.sum.Relatives++
+						n.relatives++
 					}
 				}
 			}
@@ -449,9 +484,9 @@ func (g *generator) writeCompletCategory(f *genFile, a int, cat string) {
 			for _, p := range l.staff {
 				f.add(p.id, g.staffAttrs(l, p))
 				if p.fn < 0 {
-					g.sum.Teachers++
+					n.teachers++
 				} else {
-					g.sum.Staff++
+					n.staff++
 				}
 			}
 		}

@@ -9,9 +9,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"atrium/ent/uai"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // genFileOps is one generated file, read back with the package's Reader.
@@ -253,6 +256,89 @@ func BenchmarkGenerate(b *testing.B) {
 	for b.Loop() {
 		if _, err := Generate(dir, cfg); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestGenerateNextComplet checks the next Complet against the Complet and
+// the Delta sets applied to a plain model of the directory: entries by
+// académie, category and id, a Modify replacing the attributes it names.
+func TestGenerateNextComplet(t *testing.T) {
+	for _, cfg := range []GenConfig{
+		{Lycees: 4, StudentsPerLycee: 150, DeltaDays: 3, Seed: 9, NextComplet: true},
+		{Lycees: 2, StudentsPerLycee: 20, Seed: 4, NextComplet: true}, // no Delta: the same state a day later
+	} {
+		sum, files := generateAndRead(t, cfg)
+		next := cfg.Date
+		if next.IsZero() {
+			next = time.Date(2025, 9, 1, 0, 0, 0, 0, time.UTC)
+		}
+		next = next.AddDate(0, 0, cfg.DeltaDays+1)
+		if !sum.NextComplet.Equal(next) {
+			t.Errorf("%+v: summary NextComplet = %s, want %s", cfg, sum.NextComplet, next)
+		}
+		if got, want := len(files), sum.Academies*(2+cfg.DeltaDays)*len(CategoryOrder()); got != want {
+			t.Fatalf("%+v: %d files, want %d", cfg, got, want)
+		}
+		state := map[string]map[string][]string{}   // the model: Complet, then Deltas
+		nextSet := map[string]map[string][]string{} // the next Complet
+		nextStudents, nextRelatives := 0, 0
+		for _, f := range files {
+			isNext := f.info.Complet && f.info.Date.Equal(next)
+			for _, op := range f.ops {
+				key := f.info.Prefix + "/" + f.info.Category + "/" + op.ID
+				switch {
+				case isNext:
+					if op.Kind != Add {
+						t.Fatalf("%s: a Complet holds a %s", f.name, op.Kind)
+					}
+					nextSet[key] = op.Attrs
+					switch f.info.Category {
+					case Eleve:
+						nextStudents++
+					case PersRelEleve:
+						nextRelatives++
+					}
+				case op.Kind == Add:
+					state[key] = op.Attrs
+				case op.Kind == Modify:
+					if state[key] == nil {
+						t.Fatalf("%s: modify of %s, missing from the state", f.name, key)
+					}
+					merged := map[string][]string{}
+					for k, v := range state[key] {
+						merged[k] = v
+					}
+					for k, v := range op.Attrs {
+						merged[k] = v
+					}
+					state[key] = merged
+				case op.Kind == Delete:
+					if state[key] == nil {
+						t.Fatalf("%s: delete of %s, missing from the state", f.name, key)
+					}
+					delete(state, key)
+				}
+			}
+		}
+		if len(nextSet) == 0 {
+			t.Fatalf("%+v: no next Complet dated %s", cfg, next.Format("20060102"))
+		}
+		if diff := cmp.Diff(state, nextSet); diff != "" {
+			t.Errorf("%+v: Complet + Deltas (-) and the next Complet (+) differ:\n%s", cfg, diff)
+		}
+		if sum.NextStudents != nextStudents || sum.NextRelatives != nextRelatives ||
+			nextStudents != sum.Students+sum.Arrivals-sum.Departures {
+			t.Errorf("%+v: summary %+v; next Complet has %d students, %d relatives", cfg, sum, nextStudents, nextRelatives)
+		}
+
+		// The other files do not depend on NextComplet.
+		cfg.NextComplet = false
+		_, without := generateAndRead(t, cfg)
+		for i, f := range without {
+			if f.name != files[i].name || !bytes.Equal(f.raw, files[i].raw) {
+				t.Errorf("%s differs with and without NextComplet", f.name)
+			}
 		}
 	}
 }

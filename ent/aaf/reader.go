@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 
+	"golang.org/x/text/encoding"
 	"golang.org/x/text/encoding/charmap"
 )
 
@@ -78,27 +79,64 @@ const (
 
 // A Reader reads operations from a ficAlimMENESR stream. It is not safe
 // for concurrent use.
+//
+// Two paths read the same language. encoding/xml's Decoder reads the
+// prolog (declaration, encoding, DOCTYPE, comments) and anything unusual;
+// once inside the root element, a fast path (fast.go) parses the common
+// shape of an operation in place, and hands the operation to a decoder
+// whenever it meets anything else (comments, CDATA, unknown entities,
+// attributes it does not expect, malformed input): what the decoder
+// accepts, returns or rejects is what the Reader does.
 type Reader struct {
-	d        *xml.Decoder
+	in       input
 	src      *errReader
+	d        *xml.Decoder // the decoder in use; nil on the fast path
+	dFeed    *feed        // d's input
+	dBase    int64        // stream offset of d's offset 0 (before its prefix)
+	dLine    int          // stream line of d's line 1
+	fast     bool         // on the fast path
+	root     []byte       // the root start tag, newlines blanked: a fallback decoder's prefix
+	line     int          // stream line at in.start, on the fast path
 	file     string
 	category string
 	state    state
 	header   Header
 	sawOp    bool
-	pending  *xml.StartElement // an operation start read ahead by Header
-	opStart  int64             // offset of the current operation; -1 outside one
-	err      error             // sticky
+	peeked   *Op   // the first operation, read ahead by Header
+	opStart  int64 // d's offset of the current operation; -1 outside one
+	err      error // sticky
+	noFast   bool  // tests: the decoder reads everything
+
+	names   map[string]string // interned attribute names
+	scratch []byte            // the decoded values of the operation being read
+	spans   []span
+	groups  []group
 }
 
 // NewReader returns a Reader that reads from r. The Reader buffers its
 // input; it reads no more than it needs for the next operation.
 func NewReader(r io.Reader) *Reader {
 	src := &errReader{r: r}
-	d := xml.NewDecoder(src)
+	rd := &Reader{src: src, opStart: -1, line: 1}
+	rd.in.src = src
+	rd.dFeed = &feed{in: &rd.in, keep: true}
+	rd.d = rd.newDecoder(rd.dFeed)
+	rd.dLine = 1
+	return rd
+}
+
+func (r *Reader) newDecoder(f *feed) *xml.Decoder {
+	d := xml.NewDecoder(f)
 	d.Entity = xml.HTMLEntity
-	d.CharsetReader = charsetReader
-	return &Reader{d: d, src: src, opStart: -1}
+	d.CharsetReader = func(label string, in io.Reader) (io.Reader, error) {
+		dec, err := charsetDecoder(label)
+		if err != nil || dec == nil {
+			return in, err
+		}
+		r.in.transcode(dec)
+		return in, nil
+	}
+	return d
 }
 
 // SetFile names the file being read: errors carry the name, and if
@@ -112,12 +150,12 @@ func (r *Reader) SetFile(name string) {
 }
 
 // Header returns what the leading comments said about the file (before the
-// first operation). It reads ahead up to the first operation if Next has
-// not been called yet; a read error is left for Next to return.
+// first operation). It reads the first operation ahead if Next has not
+// been called yet; a read error is left for Next to return.
 func (r *Reader) Header() Header {
-	if !r.sawOp && r.pending == nil && r.err == nil {
-		if start, err := r.nextOpStart(); err == nil {
-			r.pending = &start
+	if !r.sawOp && r.peeked == nil && r.err == nil {
+		if op, err := r.next(); err == nil {
+			r.peeked = &op
 		}
 	}
 	h := r.header
@@ -129,26 +167,56 @@ func (r *Reader) Header() Header {
 // and the file ended. Any other error is final: Next returns it again on
 // every later call. Errors for bad input wrap ErrMalformed (as a
 // *ParseError); errors of the underlying reader are returned wrapped.
+//
+// Values of one operation may share memory: a caller that keeps a few of
+// them for long may want to strings.Clone them.
 func (r *Reader) Next() (Op, error) {
-	if r.err != nil {
-		return Op{}, r.err
+	if r.peeked != nil {
+		op := *r.peeked
+		r.peeked, r.sawOp = nil, true
+		return op, nil
 	}
-	var start xml.StartElement
-	if r.pending != nil {
-		start, r.pending = *r.pending, nil
-	} else {
-		var err error
-		if start, err = r.nextOpStart(); err != nil {
+	op, err := r.next()
+	if err == nil {
+		r.sawOp = true
+	}
+	return op, err
+}
+
+func (r *Reader) next() (Op, error) {
+	for {
+		if r.err != nil {
+			return Op{}, r.err
+		}
+		if r.fast {
+			if op, err, ok := r.fastOp(); ok {
+				return op, err
+			}
+			r.fallback()
+			continue
+		}
+		start, err := r.nextOpStart()
+		if err == errFast {
+			continue
+		}
+		if err != nil {
 			return Op{}, err
 		}
+		op, err := r.readOp(start)
+		if err == nil {
+			r.resume()
+		}
+		return op, err
 	}
-	r.sawOp = true
-	return r.readOp(start)
 }
+
+// errFast tells next that nextOpStart switched to the fast path.
+var errFast = errors.New("aaf: fast path")
 
 // nextOpStart reads up to the start of the next operation.
 func (r *Reader) nextOpStart() (xml.StartElement, error) {
 	for {
+		before := r.d.InputOffset()
 		t, err := r.token("", "")
 		if err == io.EOF {
 			switch r.state {
@@ -165,7 +233,7 @@ func (r *Reader) nextOpStart() (xml.StartElement, error) {
 		}
 		switch t := t.(type) {
 		case xml.Comment:
-			if r.state != done && !r.sawOp && r.pending == nil {
+			if r.state != done && !r.sawOp && r.peeked == nil {
 				r.addComment(string(t))
 			}
 		case xml.CharData:
@@ -179,6 +247,9 @@ func (r *Reader) nextOpStart() (xml.StartElement, error) {
 					return xml.StartElement{}, r.fail(t.Name.Local, "", "unknown root element (want ficAlimMENESR)", nil)
 				}
 				r.state = inRoot
+				if r.enterRoot(before) {
+					return xml.StartElement{}, errFast
+				}
 			case inRoot:
 				switch t.Name.Local {
 				case "addRequest", "modifyRequest", "deleteRequest":
@@ -390,13 +461,19 @@ func (r *Reader) token(path, id string) (xml.Token, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
+	if r.dFeed.keep {
+		// Keep the bytes of the token to come: enterRoot wants the root's.
+		if i := r.dBase + r.d.InputOffset() - r.in.off; i > int64(r.in.start) && i <= int64(r.in.pos) {
+			r.in.start = int(i)
+		}
+	}
 	t, err := r.d.Token()
 	if err != nil {
 		if err == io.EOF {
 			return nil, io.EOF
 		}
 		if r.src.err != nil && errors.Is(err, r.src.err) {
-			line, _ := r.d.InputPos()
+			line, _ := r.where()
 			r.err = fmt.Errorf("aaf: %sline %d: read: %w", r.prefix(), line, err)
 			return nil, r.err
 		}
@@ -425,15 +502,17 @@ func (r *Reader) prefix() string {
 
 // fail records and returns a *ParseError at the current position.
 func (r *Reader) fail(elem, id, reason string, cause error) error {
-	line, _ := r.d.InputPos()
-	var se *xml.SyntaxError
-	if errors.As(cause, &se) {
-		line = se.Line
+	line, off := r.where()
+	if se, ok := cause.(*xml.SyntaxError); ok {
+		line = r.dLine + se.Line - 1
+		if line != se.Line {
+			cause = &xml.SyntaxError{Msg: se.Msg, Line: line}
+		}
 	}
 	r.err = &ParseError{
 		File:    r.file,
 		Line:    line,
-		Offset:  r.d.InputOffset(),
+		Offset:  off,
 		Element: elem,
 		ID:      id,
 		Reason:  reason,
@@ -471,19 +550,20 @@ func (r *Reader) addComment(c string) {
 	}
 }
 
-// charsetReader decodes the single-byte encodings an export may declare.
-// UTF-8 never reaches it: the decoder handles it itself.
-func charsetReader(label string, in io.Reader) (io.Reader, error) {
+// charsetDecoder returns the decoder of a single-byte encoding an export
+// may declare; nil for ASCII, read as is. UTF-8 never reaches it: the
+// xml.Decoder handles it itself.
+func charsetDecoder(label string) (*encoding.Decoder, error) {
 	norm := strings.NewReplacer("-", "", "_", "", " ", "").Replace(strings.ToLower(label))
 	switch norm {
 	case "iso885915", "latin9", "l9":
-		return charmap.ISO8859_15.NewDecoder().Reader(in), nil
+		return charmap.ISO8859_15.NewDecoder(), nil
 	case "iso88591", "latin1", "l1":
-		return charmap.ISO8859_1.NewDecoder().Reader(in), nil
+		return charmap.ISO8859_1.NewDecoder(), nil
 	case "windows1252", "cp1252":
-		return charmap.Windows1252.NewDecoder().Reader(in), nil
+		return charmap.Windows1252.NewDecoder(), nil
 	case "usascii", "ascii":
-		return in, nil
+		return nil, nil
 	}
 	return nil, fmt.Errorf("unsupported encoding %q", label)
 }
