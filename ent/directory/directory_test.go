@@ -15,6 +15,8 @@ import (
 	"atrium/ent/directory"
 	"atrium/ent/enttest"
 	"atrium/record"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 var academies = []string{"AIX-MARSEILLE", "NICE"}
@@ -214,7 +216,7 @@ func TestSameCompletTwiceChangesNothing(t *testing.T) {
 
 func TestDeltaDay(t *testing.T) {
 	dir, sum := generate(t, aaf.GenConfig{Lycees: 3, StudentsPerLycee: 150, DeltaDays: 1, Seed: 11})
-	var created, disappeared, classChanges, relUpdated int
+	var created, disappeared, classChanges, classUpdates, relUpdated int
 	for _, a := range academies {
 		im := newImport(t, a)
 		load(t, im, dir, "Complet", "20250901")
@@ -244,8 +246,25 @@ func TestDeltaDay(t *testing.T) {
 				t.Errorf("%s: relative %s of a departed student neither disappeared nor updated without them", a, o.Login)
 			}
 		}
-		if n := len(r.Updated) - count(r.Updated, ent.Relative); n != 0 {
-			t.Errorf("%s: %d non-relatives updated, want 0 (their directory fields did not change)", a, n)
+		// A student changing class is updated, with nothing else changed;
+		// other non-relatives are not.
+		oldByID := map[string]ent.User{}
+		for _, o := range old {
+			oldByID[o.ID] = o
+		}
+		for _, u := range r.Updated {
+			if u.Profile == ent.Relative {
+				continue
+			}
+			o := oldByID[u.ID]
+			if u.Profile == ent.Student && !slices.Equal(o.Classes, u.Classes) {
+				classUpdates++
+				o.Classes = u.Classes
+				if diff := cmp.Diff(o, u); diff == "" {
+					continue
+				}
+			}
+			t.Errorf("%s: %s %s updated (-old +new):\n%s", a, u.Profile, u.Login, cmp.Diff(o, u))
 		}
 		if len(r.Rejected) != 0 {
 			t.Errorf("%s: rejected %v", a, r.Rejected)
@@ -266,6 +285,9 @@ func TestDeltaDay(t *testing.T) {
 	if created != sum.Arrivals || disappeared != sum.Departures || classChanges != sum.Changes {
 		t.Errorf("delta: students created %d, disappeared %d, class changes %d; want %d, %d, %d",
 			created, disappeared, classChanges, sum.Arrivals, sum.Departures, sum.Changes)
+	}
+	if classUpdates != classChanges {
+		t.Errorf("students updated for a class change: %d, want %d", classUpdates, classChanges)
 	}
 	if relUpdated == 0 {
 		t.Error("no relative updated or disappeared after departures")
@@ -393,6 +415,146 @@ func TestProfiles(t *testing.T) {
 		ps := im.People()
 		if p := ps[len(ps)-1]; p.Profile != c.want {
 			t.Errorf("PersEducNat %v: profile %s, want %s", c.attrs, p.Profile, c.want)
+		}
+	}
+}
+
+func TestEntriesLoadRoundTrip(t *testing.T) {
+	dir, sum := generate(t, aaf.GenConfig{Lycees: 4, StudentsPerLycee: 60, DeltaDays: 2, Seed: 13})
+	if sum.Arrivals+sum.Departures+sum.Changes == 0 {
+		t.Fatal("the generator wrote empty Delta sets")
+	}
+	for _, a := range academies {
+		im := newImport(t, a)
+		load(t, im, dir, "Complet", "20250901")
+		seeded := newImport(t, a)
+		n := 0
+		if err := im.Entries(func(e directory.Entry) error { n++; return seeded.Load(e) }); err != nil {
+			t.Fatalf("Entries: %v", err)
+		}
+		if n <= im.Len() || seeded.Len() != im.Len() || len(seeded.Rejected()) != 0 {
+			t.Fatalf("%s: %d entries, Len %d after Load, want %d persons plus structures and no rejection (%v)",
+				a, n, seeded.Len(), im.Len(), seeded.Rejected())
+		}
+		same := func(when string) {
+			t.Helper()
+			if diff := cmp.Diff(im.Users(), seeded.Users()); diff != "" {
+				t.Errorf("%s %s: Users() of the loaded view differ (-original +loaded):\n%s", a, when, diff)
+			}
+			if diff := cmp.Diff(im.People(), seeded.People()); diff != "" {
+				t.Errorf("%s %s: People() of the loaded view differ (-original +loaded):\n%s", a, when, diff)
+			}
+		}
+		same("after Load")
+		for _, day := range []string{"20250902", "20250903"} {
+			before := im.Users()
+			load(t, im, dir, "Delta", day)
+			load(t, seeded, dir, "Delta", day)
+			if d := directory.Diff(before, im.Users()); len(d.Created)+len(d.Updated)+len(d.Disappeared) == 0 {
+				t.Errorf("%s: Delta %s changed nothing", a, day)
+			}
+			same("after Delta " + day)
+		}
+		// Entries gives the same entries again.
+		var first, second []directory.Entry
+		im.Entries(func(e directory.Entry) error { first = append(first, e); return nil })
+		im.Entries(func(e directory.Entry) error { second = append(second, e); return nil })
+		if diff := cmp.Diff(first, second); diff != "" {
+			t.Errorf("Entries is not deterministic:\n%s", diff)
+		}
+	}
+	im := newImport(t, "NICE")
+	if err := im.Load(directory.Entry{Category: "Bogus", ID: "1"}); !errors.Is(err, directory.ErrCategory) {
+		t.Errorf("Load(category Bogus) = %v, want ErrCategory", err)
+	}
+}
+
+func TestDirectoryFields(t *testing.T) {
+	im := newImport(t, "NICE")
+	im.SetFile("ENT_NICE_Complet_20250901_Eleve_0000.xml")
+	ops := []aaf.Op{
+		add("1", aaf.Eleve, map[string][]string{"sn": {"Martin"}, "givenName": {"Léa"}, "ENTPersonStructRattach": {"0060001U"},
+			"ENTPersonJointure": {"AC-NICE$1"}, "ENTPersonDateNaissance": {"25/06/2010"},
+			"ENTEleveClasses": {"0060001U$2NDE1", "0060001U$G2", "0060001U$2NDE1", "0130040Y$OTHER"}}),
+		add("2", aaf.Eleve, map[string][]string{"sn": {"Roux"}, "ENTPersonStructRattach": {"0060001U"}, "ENTPersonDateNaissance": {"31/02/2010"}}),
+		add("3", aaf.PersEducNat, map[string][]string{"sn": {"Blanc"}, "givenName": {"Noé"}, "title": {"ENS"}, "ENTPersonStructRattach": {"0060001U"},
+			"ENTPersonFonctions":          {"0060001U$ENS$ENSEIGNEMENT$L1300$MATHEMATIQUES"},
+			"ENTAuxEnsClassesMatieres":    {"0060001U$TLE2$MATHS", "0060001U$2NDE1$MATHS"},
+			"ENTAuxEnsClasses":            {"0060001U$2NDE1", "0060001U$1ERE4"},
+			"ENTAuxEnsMatiereEnseignEtab": {"0060001U$061300", "0060001U$030201", "0060001U$061300"}}),
+		add("4", aaf.PersEducNat, map[string][]string{"sn": {"Rey"}, "title": {"DIR"}, "ENTPersonStructRattach": {"0060001U"},
+			"ENTPersonFonctions": {"0060001U$DIR$DIRECTION$-$-", "0060001U$EDU$EDUCATION$-$-", "0130040Y$AAA$AILLEURS$-$-"}}),
+		add("5", aaf.PersEducNat, map[string][]string{"sn": {"Vidal"}, "title": {"EDU"}, "ENTPersonStructRattach": {"0060001U"},
+			"ENTPersonFonctions": {"0060001U$EDU$EDUCATION$-$-"}, "ENTPersonDateNaissance": {"1980-01-02"}}),
+	}
+	for _, op := range ops {
+		if err := im.Apply(op); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[string]ent.User{}
+	for _, u := range im.Users() {
+		u.ID, u.Login, u.Name = "", "", ""
+		got[u.JoinKey] = u
+	}
+	want := map[string]ent.User{
+		"NICE:1": {Profile: ent.Student, UAI: "0060001U", JoinKey: "NICE:1", Jointure: "AC-NICE$1", Surname: "Martin", GivenName: "Léa",
+			BirthDate: "2010-06-25", Classes: []string{"2NDE1", "G2"}},
+		"NICE:2": {Profile: ent.Student, UAI: "0060001U", JoinKey: "NICE:2", Surname: "Roux"},
+		"NICE:3": {Profile: ent.Teacher, UAI: "0060001U", JoinKey: "NICE:3", Surname: "Blanc", GivenName: "Noé",
+			Classes: []string{"1ERE4", "2NDE1", "TLE2"}, Subjects: []string{"030201", "061300"}, Functions: []string{"ENS"}},
+		"NICE:4": {Profile: ent.Personnel, UAI: "0060001U", JoinKey: "NICE:4", Surname: "Rey", Functions: []string{"DIR", "EDU"}, Admin: true},
+		"NICE:5": {Profile: ent.Personnel, UAI: "0060001U", JoinKey: "NICE:5", Surname: "Vidal", Functions: []string{"EDU"}},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Users() directory fields (-want +got):\n%s", diff)
+	}
+	var reasons []string
+	for _, w := range im.Warnings() {
+		reasons = append(reasons, w.Record+": "+w.Reason)
+	}
+	wantWarn := []string{
+		`2: malformed ENTPersonDateNaissance "31/02/2010" (want JJ/MM/AAAA)`,
+		`5: malformed ENTPersonDateNaissance "1980-01-02" (want JJ/MM/AAAA)`,
+	}
+	if !slices.Equal(reasons, wantWarn) {
+		t.Errorf("Warnings() = %q, want %q", reasons, wantWarn)
+	}
+}
+
+func TestDiffFields(t *testing.T) {
+	base := ent.User{ID: "1", Login: "lea.martin", Name: "Léa Martin", Profile: ent.Student, UAI: "0060001U",
+		JoinKey: "NICE:1", Jointure: "AC-NICE$1", Surname: "Martin", GivenName: "Léa", BirthDate: "2010-06-25",
+		Classes: []string{"2NDE1", "G2"}, Subjects: []string{"A"}, Functions: []string{"F"}, Children: []string{"x", "y"}}
+	for _, c := range []struct {
+		name    string
+		change  func(u *ent.User)
+		updated bool
+	}{
+		{"nothing", func(u *ent.User) {}, false},
+		{"children order", func(u *ent.User) { u.Children = []string{"y", "x"} }, false},
+		{"classes order", func(u *ent.User) { u.Classes = []string{"G2", "2NDE1"} }, false},
+		{"password", func(u *ent.User) { u.PasswordHash, u.Active = "$argon2id$x", true }, false},
+		{"activation", func(u *ent.User) { u.ActivationHash, u.MissingSince = "ab", 5 }, false},
+		{"admin", func(u *ent.User) { u.Admin = true }, false},
+		{"name", func(u *ent.User) { u.Name = "Léa Martin-Roux" }, true},
+		{"profile", func(u *ent.User) { u.Profile = ent.Teacher }, true},
+		{"uai", func(u *ent.User) { u.UAI = "0130040Y" }, true},
+		{"children", func(u *ent.User) { u.Children = []string{"x"} }, true},
+		{"join key", func(u *ent.User) { u.JoinKey = "NICE:2" }, true},
+		{"jointure", func(u *ent.User) { u.Jointure = "AC-NICE$2" }, true},
+		{"surname", func(u *ent.User) { u.Surname = "Roux" }, true},
+		{"given name", func(u *ent.User) { u.GivenName = "Zoé" }, true},
+		{"birth date", func(u *ent.User) { u.BirthDate = "" }, true},
+		{"classes", func(u *ent.User) { u.Classes = []string{"2NDE1", "G3"} }, true},
+		{"subjects", func(u *ent.User) { u.Subjects = nil }, true},
+		{"functions", func(u *ent.User) { u.Functions = []string{"F", "G"} }, true},
+	} {
+		u := base
+		c.change(&u)
+		d := directory.Diff([]ent.User{base}, []ent.User{u})
+		if got := len(d.Updated) == 1; got != c.updated || d.Unchanged+len(d.Updated) != 1 {
+			t.Errorf("Diff after a change of %s: updated %v, unchanged %d; want updated %v", c.name, got, d.Unchanged, c.updated)
 		}
 	}
 }

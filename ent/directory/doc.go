@@ -25,6 +25,15 @@
 // Teacher when its title is ENS or one of its ENTPersonFonctions says ENS
 // or ENSEIGNEMENT, Personnel otherwise.
 //
+// The view keeps, for each person, only the attributes its Person is made
+// of (the others are dropped on Apply), packed in one string per person;
+// People, Users and Warnings derive and resolve the people on each call.
+// Users fills the directory fields of ent.User (JoinKey, Jointure,
+// Surname, GivenName, BirthDate, Classes, Subjects, Functions, and Admin
+// for the direction). Entries lists the view as entries and Load seeds
+// a view with them: the importer persists the view at central and loads
+// it before applying a daily Delta set on top.
+//
 // Problems are collected, never fatal: a malformed record (no surname, an
 // invalid UAI, an id used by two categories) is rejected and skipped; a
 // reference to a person missing from the set is a warning. Apply returns an
@@ -34,5 +43,6 @@
 // This package imports the standard library, github.com/google/uuid and
 // atrium/ent, atrium/ent/aaf and atrium/ent/uai; it must not import
 // central/, edge/, replication/, node/ or portal/. An Import is not safe
-// for concurrent use; Diff is a pure function.
+// for concurrent use (even its read methods reuse scratch buffers); Diff
+// is a pure function.
 package directory

@@ -20,16 +20,18 @@ type Report struct {
 
 // Diff compares the users of a previous run (old: the users previously
 // imported from this académie, not the whole region) with those of this
-// one (new), by ID. Only the fields the directory owns are compared: Login,
-// Name, Profile, UAI and Children (as a set); Active and PasswordHash
-// belong to the account's life, not to the export. Created and Updated
-// keep new's order, Disappeared old's. Rejected and Warnings are left for
-// the caller (see Import.Report).
+// one (new), by ID. Only the fields the directory owns are compared:
+// Login, Name, Profile, UAI, Children (as a set), JoinKey, Jointure,
+// Surname, GivenName, BirthDate, Classes, Subjects and Functions (as
+// sets); the account's fields (PasswordHash, Active, ActivationHash,
+// MissingSince, Admin) belong to the account's life, not to the export.
+// Created and Updated keep new's order, Disappeared old's. Rejected and
+// Warnings are left for the caller (see Import.Report).
 func Diff(old, new []ent.User) Report {
 	var r Report
-	prev := make(map[string]ent.User, len(old))
-	for _, u := range old {
-		prev[u.ID] = u
+	prev := make(map[string]*ent.User, len(old))
+	for i := range old {
+		prev[old[i].ID] = &old[i]
 	}
 	seen := make(map[string]bool, len(new))
 	for _, u := range new {
@@ -38,7 +40,7 @@ func Diff(old, new []ent.User) Report {
 		switch {
 		case !ok:
 			r.Created = append(r.Created, u)
-		case sameDirectory(p, u):
+		case sameDirectory(p, &u):
 			r.Unchanged++
 		default:
 			r.Updated = append(r.Updated, u)
@@ -52,11 +54,23 @@ func Diff(old, new []ent.User) Report {
 	return r
 }
 
-func sameDirectory(a, b ent.User) bool {
-	if a.Login != b.Login || a.Name != b.Name || a.Profile != b.Profile || a.UAI != b.UAI || len(a.Children) != len(b.Children) {
+func sameDirectory(a, b *ent.User) bool {
+	return a.Login == b.Login && a.Name == b.Name && a.Profile == b.Profile && a.UAI == b.UAI &&
+		a.JoinKey == b.JoinKey && a.Jointure == b.Jointure && a.Surname == b.Surname &&
+		a.GivenName == b.GivenName && a.BirthDate == b.BirthDate &&
+		sameSet(a.Children, b.Children) && sameSet(a.Classes, b.Classes) &&
+		sameSet(a.Subjects, b.Subjects) && sameSet(a.Functions, b.Functions)
+}
+
+// sameSet reports whether a and b hold the same strings, in any order.
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
 		return false
 	}
-	ac, bc := slices.Clone(a.Children), slices.Clone(b.Children)
+	if slices.Equal(a, b) {
+		return true
+	}
+	ac, bc := slices.Clone(a), slices.Clone(b)
 	slices.Sort(ac)
 	slices.Sort(bc)
 	return slices.Equal(ac, bc)

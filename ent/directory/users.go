@@ -64,7 +64,8 @@ func compareIDs(a, b string) int {
 // lycée: a User belongs to one lycée. A relative without a legal child in
 // the set has no UAI and yields no user (Warnings says so).
 func (im *Import) People() []Person {
-	ps, _ := im.resolve()
+	ps := make([]Person, 0, len(im.people))
+	im.walk(func(p *Person, _ []int32) { ps = append(ps, *p) }, nil)
 	return ps
 }
 
@@ -72,86 +73,101 @@ func (im *Import) People() []Person {
 // values met while applying, then references to people, lycées or
 // subjects missing from the set, by record.
 func (im *Import) Warnings() []Problem {
-	_, ws := im.resolve()
-	return append(append([]Problem(nil), im.warnings...), ws...)
+	ws := append([]Problem(nil), im.warnings...)
+	im.walk(func(*Person, []int32) {}, func(p Problem) { ws = append(ws, p) })
+	return ws
 }
 
-func (im *Import) resolve() ([]Person, []Problem) {
-	var ps []Person
+// Len returns the number of persons in the view.
+func (im *Import) Len() int { return len(im.people) }
+
+// sorted returns the people in People's order.
+func (im *Import) sorted() []*entry {
+	if im.order != nil {
+		return im.order
+	}
+	order := make([]*entry, 0, len(im.people))
 	for _, e := range im.people {
-		p := e.p
-		p.Children = nil
-		if p.Category == aaf.PersRelEleve {
-			p.UAI = ""
-		}
-		ps = append(ps, p)
+		order = append(order, e)
 	}
-	slices.SortFunc(ps, func(a, b Person) int {
-		return cmp.Or(cmp.Compare(profileRank(a.Profile), profileRank(b.Profile)), compareIDs(a.AAFID, b.AAFID))
+	n := len(im.academie) + 1
+	slices.SortFunc(order, func(a, b *entry) int {
+		return cmp.Or(cmp.Compare(a.prof, b.prof), compareIDs(a.key[n:], b.key[n:]))
 	})
-	var ws []Problem
-	warn := func(id, reason string) {
-		ws = append(ws, Problem{File: im.people[id].file, Record: id, Reason: reason})
-	}
-	lycee := func(id, u string) {
-		if _, ok := im.structures[u]; len(im.structures) > 0 && !ok {
-			warn(id, fmt.Sprintf("lycée %s missing from EtabEducNat", u))
+	im.order = order
+	return order
+}
+
+// walk derives the people in People's order and resolves their
+// references: fn gets each person, with a relative's UAI and Children set
+// and, for a relative, the positions (in this walk) of those children.
+// Problems with references go to warn if not nil.
+func (im *Import) walk(fn func(p *Person, children []int32), warn func(Problem)) {
+	order := im.sorted()
+	problem := func(e *entry, reason string) {
+		if warn != nil {
+			warn(Problem{File: e.file, Record: e.key[len(im.academie)+1:], Reason: reason})
 		}
 	}
-	index := map[string]int{}
-	for i, p := range ps {
-		index[p.AAFID] = i
+	lycee := func(e *entry, u string) {
+		if _, ok := im.structures[u]; len(im.structures) > 0 && !ok {
+			problem(e, fmt.Sprintf("lycée %s missing from EtabEducNat", u))
+		}
 	}
-	// Legal children of each relative, in student order (by id).
-	legal := map[string][]string{}
-	for _, p := range ps {
+	is := func(id string, cat string) bool {
+		e, ok := im.people[id]
+		return ok && aaf.CategoryOrder()[e.cat] == cat
+	}
+	legal := map[string][]int32{} // relative id -> positions of their legal children, by id
+	var uais []string             // the students' UAIs, by position
+	var kids []int32
+	for i, e := range order {
+		p := im.person(e)
+		kids = kids[:0]
 		switch p.Profile {
 		case ent.Student:
-			lycee(p.AAFID, p.UAI)
+			lycee(e, p.UAI)
+			uais = append(uais, p.UAI)
 			for _, l := range p.Links {
-				i, ok := index[l.Relative]
-				if !ok || ps[i].Profile != ent.Relative {
-					warn(p.AAFID, fmt.Sprintf("relative %s missing from the set", l.Relative))
+				if !is(l.Relative, aaf.PersRelEleve) {
+					problem(e, fmt.Sprintf("relative %s missing from the set", l.Relative))
 					continue
 				}
-				if l.Legal && !slices.Contains(legal[l.Relative], p.AAFID) {
-					legal[l.Relative] = append(legal[l.Relative], p.AAFID)
+				if k := legal[l.Relative]; l.Legal && (len(k) == 0 || k[len(k)-1] != int32(i)) {
+					legal[l.Relative] = append(k, int32(i))
 				}
 			}
 		case ent.Teacher, ent.Personnel:
-			lycee(p.AAFID, p.UAI)
+			lycee(e, p.UAI)
 			for _, s := range p.Subjects {
 				if _, ok := im.subjects[s]; len(im.subjects) > 0 && !ok {
-					warn(p.AAFID, fmt.Sprintf("subject %s missing from MatiereEducNat", s))
+					problem(e, fmt.Sprintf("subject %s missing from MatiereEducNat", s))
+				}
+			}
+		case ent.Relative:
+			for _, s := range p.Students {
+				if !is(s, aaf.Eleve) {
+					problem(e, fmt.Sprintf("student %s missing from the set", s))
+				}
+			}
+			all := legal[p.AAFID]
+			if len(all) == 0 {
+				problem(e, "no legal child in the set: no account")
+				break
+			}
+			p.UAI = uais[all[0]]
+			for _, k := range all {
+				c := order[k]
+				if u := uais[k]; u == p.UAI {
+					p.Children = append(p.Children, c.key[len(im.academie)+1:])
+					kids = append(kids, k)
+				} else {
+					problem(e, fmt.Sprintf("child %s is in another lycée (%s): not linked", c.key[len(im.academie)+1:], u))
 				}
 			}
 		}
+		fn(&p, kids)
 	}
-	for i := range ps {
-		p := &ps[i]
-		if p.Profile != ent.Relative {
-			continue
-		}
-		for _, s := range p.Students {
-			if j, ok := index[s]; !ok || ps[j].Profile != ent.Student {
-				warn(p.AAFID, fmt.Sprintf("student %s missing from the set", s))
-			}
-		}
-		kids := legal[p.AAFID]
-		if len(kids) == 0 {
-			warn(p.AAFID, "no legal child in the set: no account")
-			continue
-		}
-		p.UAI = ps[index[kids[0]]].UAI
-		for _, k := range kids {
-			if u := ps[index[k]].UAI; u == p.UAI {
-				p.Children = append(p.Children, k)
-			} else {
-				warn(p.AAFID, fmt.Sprintf("child %s is in another lycée (%s): not linked", k, u))
-			}
-		}
-	}
-	return ps, ws
 }
 
 // Users returns the view's people as ent.User values ready for user.put,
@@ -161,34 +177,88 @@ func (im *Import) resolve() ([]Person, []Problem) {
 // order; Active is false and PasswordHash empty (activation comes later);
 // a relative's Children are their legal children's ids. People without a
 // lycée (relatives without a legal child) are left out.
+//
+// The directory fields: JoinKey is the join key, Jointure, Surname,
+// GivenName and BirthDate as People gives them; Classes the names of the
+// person's classes in their lycée (a student's ENTEleveClasses, a
+// teacher's classes), sorted, without duplicates; Subjects a teacher's
+// subject codes, sorted, without duplicates; Functions the function codes
+// (second field of ENTPersonFonctions: DIR, EDU, ENS, …) of a teacher or
+// staff member in their lycée, sorted, without duplicates; Admin is set
+// for those whose functions include DIR (the direction).
 func (im *Import) Users() []ent.User {
-	ps, _ := im.resolve()
-	taken := make(map[string]string, len(im.reserved)+len(ps))
+	taken := make(map[string]string, len(im.reserved)+len(im.people))
 	for l, id := range im.reserved {
 		taken[l] = id
 	}
-	out := make([]ent.User, 0, len(ps))
-	for _, p := range ps {
+	next := map[string]int{} // login base -> smallest suffix that may be free
+	out := make([]ent.User, 0, len(im.people))
+	ids := make([]string, 0, len(im.people)) // user ids by walk position; "" if left out
+	im.walk(func(p *Person, kids []int32) {
 		if p.UAI == "" {
-			continue
+			ids = append(ids, "")
+			return
 		}
-		u := ent.User{ID: UserID(p.Key), Name: p.Name(), Profile: p.Profile, UAI: p.UAI}
-		for _, c := range p.Children {
-			u.Children = append(u.Children, UserID(im.Key(c)))
+		u := ent.User{
+			ID: UserID(p.Key), Name: p.Name(), Profile: p.Profile, UAI: p.UAI,
+			JoinKey: p.Key, Jointure: p.Jointure, Surname: p.Surname, GivenName: p.Given, BirthDate: p.BirthDate,
 		}
+		ids = append(ids, u.ID)
+		for _, k := range kids {
+			u.Children = append(u.Children, ids[k])
+		}
+		switch p.Profile {
+		case ent.Student:
+			for _, c := range p.Classes {
+				if c.UAI == p.UAI {
+					u.Classes = append(u.Classes, c.Name)
+				}
+			}
+		case ent.Teacher, ent.Personnel:
+			for _, t := range p.Teachings {
+				if t.Class.UAI == p.UAI {
+					u.Classes = append(u.Classes, t.Class.Name)
+				}
+			}
+			u.Subjects = sortedSet(append([]string(nil), p.Subjects...))
+			var f [8]string
+			for _, v := range p.Functions {
+				if f := split(v, f[:0]); len(f) > 1 && f[1] != "" && strings.EqualFold(f[0], p.UAI) {
+					u.Functions = append(u.Functions, f[1])
+				}
+			}
+			u.Functions = sortedSet(u.Functions)
+			u.Admin = slices.Contains(u.Functions, "DIR")
+		}
+		u.Classes = sortedSet(u.Classes)
 		if l, ok := im.logins[u.ID]; ok {
 			u.Login = l
 		} else {
 			base := loginBase(p.Given, p.Surname)
 			u.Login = base
-			for n := 2; taken[u.Login] != "" && taken[u.Login] != u.ID; n++ {
-				u.Login = base + strconv.Itoa(n)
+			if t := taken[base]; t != "" && t != u.ID {
+				// Every suffix below next[base] was taken when tried, and
+				// logins are never freed: start there.
+				n := max(next[base], 2)
+				for u.Login = base + strconv.Itoa(n); taken[u.Login] != "" && taken[u.Login] != u.ID; n++ {
+					u.Login = base + strconv.Itoa(n+1)
+				}
+				next[base] = n + 1
 			}
 		}
 		taken[u.Login] = u.ID
 		out = append(out, u)
-	}
+	}, nil)
 	return out
+}
+
+// sortedSet sorts s and removes duplicates, in place; nil stays nil.
+func sortedSet(s []string) []string {
+	if len(s) < 2 {
+		return s
+	}
+	slices.Sort(s)
+	return slices.Compact(s)
 }
 
 // loginBase is prenom.nom in lower-case ASCII: accents dropped, spaces
