@@ -443,11 +443,12 @@ func newLocalTx(tx *bolt.Tx, uai string, cmd record.Command) *localTx {
 	return &localTx{reader: newReader(tx), uai: uai, cmd: cmd}
 }
 
-// Put writes a record of the edge's own partition. Its version counts one
+// Put writes a record of the edge's own partition, or of its lycée's audit
+// trail (record.AuditPartition). Its version counts one
 // more local change on top of what central last sent; its feed sequence
 // stays central's until central commits the command and sends it back.
 func (t *localTx) Put(r record.Record) error {
-	if r.Partition != t.uai {
+	if r.Partition != t.uai && r.Partition != record.AuditPartition(t.uai) {
 		return record.Reject("forbidden", "Cette modification ne peut pas être faite depuis l'établissement.")
 	}
 	if err := checkRecord(r); err != nil {

@@ -17,7 +17,11 @@
 // Service.Login throttles (ratelimit.go): it runs at most one argon2id
 // verification per core and refuses, for a growing wait, a login or a
 // client address after repeated failures; this state is per node, in
-// memory, and bounded.
+// memory, and bounded. Every login outcome goes to the audit trail
+// (audit.go: Service.Audit, SearchAudit), kept in central-only partitions
+// record.AuditPartition that edges write for their own lycée. Accounts
+// (account.go) are activated with a one-time code, change their password,
+// and are reset by their lycée's administrators, at the edge as at central.
 //
 // This package must not import central/, edge/ or replication/: they import
 // it. A Service is safe for concurrent use; Exec and PublishedToEdge are

@@ -31,6 +31,24 @@ func Exec(tx record.Tx, cmd record.Command) error {
 		return execNewsPublish(tx, cmd)
 	case OpMessageSend:
 		return execMessageSend(tx, cmd)
+	case OpUserImport:
+		return execUserImport(tx, cmd)
+	case OpDirectoryPut:
+		return execDirectoryEntries(tx, cmd)
+	case OpImportReport:
+		return execImportReport(tx, cmd)
+	case OpCASServicePut:
+		return execCASServicePut(tx, cmd)
+	case OpCASServiceDel:
+		return execCASServiceRemove(tx, cmd)
+	case OpAccountActivate:
+		return execAccountActivate(tx, cmd)
+	case OpAccountPassword:
+		return execAccountPassword(tx, cmd)
+	case OpAccountReset:
+		return execAccountReset(tx, cmd)
+	case OpAuditRecord:
+		return execAuditRecord(tx, cmd)
 	}
 	return record.Reject("invalid", "Opération inconnue : "+cmd.Op+".")
 }
@@ -101,6 +119,33 @@ func execUserPut(tx record.Tx, cmd record.Command) error {
 	if err := decodeArgs(cmd, &u); err != nil {
 		return err
 	}
+	if err := checkUser(tx, cmd, u); err != nil {
+		return err
+	}
+	prev, ok, err := tx.ByKey(KindUser, u.Login)
+	if err != nil {
+		return err
+	}
+	if ok && (prev.ID != u.ID || prev.Partition != cmd.Partition) {
+		return record.Reject("conflict", "L'identifiant de connexion "+u.Login+" est déjà utilisé.")
+	}
+	if _, err := existing(tx, cmd.Partition, u.ID, KindUser); err != nil {
+		return err
+	}
+	body, err := json.Marshal(u)
+	if err != nil {
+		return err
+	}
+	if ok && bytes.Equal(prev.Body, body) {
+		return nil // unchanged: replaying the command is a no-op
+	}
+	return tx.Put(record.Record{Partition: cmd.Partition, ID: u.ID, Kind: KindUser, Key: u.Login, Body: body})
+}
+
+// checkUser checks an account written by an operator or an import: its
+// fields, its partition, and that a relative's children are students of
+// the lycée (live, activated or not: imported students start inactive).
+func checkUser(tx record.Tx, cmd record.Command, u User) error {
 	switch {
 	case !validID(u.ID):
 		return rejectInvalid("Identifiant de compte invalide.")
@@ -127,7 +172,7 @@ func execUserPut(tx record.Tx, cmd record.Command) error {
 		return rejectInvalid("Seul un responsable légal a des enfants rattachés.")
 	}
 	for _, c := range u.Children {
-		child, ok, err := activeUser(tx, cmd.Partition, c)
+		child, ok, err := liveUser(tx, cmd.Partition, c)
 		if err != nil {
 			return err
 		}
@@ -135,24 +180,20 @@ func execUserPut(tx record.Tx, cmd record.Command) error {
 			return rejectInvalid("Enfant inconnu dans ce lycée : " + c + ".")
 		}
 	}
-	prev, ok, err := tx.ByKey(KindUser, u.Login)
+	return nil
+}
+
+// liveUser returns the live user id of partition, active or not.
+func liveUser(tx record.Tx, partition, id string) (User, bool, error) {
+	r, ok, err := tx.Get(partition, id)
+	if err != nil || !ok || r.Deleted || r.Kind != KindUser {
+		return User{}, false, err
+	}
+	u, err := decodeUser(r.Body)
 	if err != nil {
-		return err
+		return User{}, false, nil
 	}
-	if ok && (prev.ID != u.ID || prev.Partition != cmd.Partition) {
-		return record.Reject("conflict", "L'identifiant de connexion "+u.Login+" est déjà utilisé.")
-	}
-	if _, err := existing(tx, cmd.Partition, u.ID, KindUser); err != nil {
-		return err
-	}
-	body, err := json.Marshal(u)
-	if err != nil {
-		return err
-	}
-	if ok && bytes.Equal(prev.Body, body) {
-		return nil // unchanged: replaying the command is a no-op
-	}
-	return tx.Put(record.Record{Partition: cmd.Partition, ID: u.ID, Kind: KindUser, Key: u.Login, Body: body})
+	return u, true, nil
 }
 
 func execLyceePut(tx record.Tx, cmd record.Command) error {

@@ -21,7 +21,27 @@ const (
 	KindLycee   = "lycee"
 	KindNews    = "news"
 	KindMessage = "message"
+	// KindCASService is a service of the CAS registry, in record.Region,
+	// keyed by its name: every edge receives the registry.
+	KindCASService = "cas.service"
+	// KindAudit is an entry of the audit trail, in record.AuditPartition.
+	KindAudit = "audit"
+	// KindImportReport is the stored report of a directory import run, in
+	// CentralPartition.
+	KindImportReport = "import.report"
+	// KindDirectoryEntry is one entry of an académie's directory view, in
+	// DirectoryPartition(académie).
+	KindDirectoryEntry = "directory.entry"
 )
+
+// CentralPartition holds what only central keeps: the reports of directory
+// imports. No edge ever receives it.
+const CentralPartition = "central"
+
+// DirectoryPartition holds the view of an académie's directory that the
+// last imports built ("directory:" and the académie), so that a Delta set
+// applies on top of it. Central only.
+func DirectoryPartition(academie string) string { return "directory:" + academie }
 
 // Operations of Exec. Their names are part of the replicated log and of the
 // edges' outboxes: only ever append.
@@ -30,6 +50,16 @@ const (
 	OpLyceePut    = "lycee.put"
 	OpNewsPublish = "news.publish"
 	OpMessageSend = "message.send"
+	// Directory and identity (issue "Directory and identity").
+	OpUserImport      = "user.import"       // operator: a user as the académie's directory describes them
+	OpDirectoryPut    = "directory.entries" // operator: the directory's view, kept for Delta sets
+	OpAccountActivate = "account.activate"  // anyone holding the activation code
+	OpAccountPassword = "account.password"  // the user, changing their own password
+	OpAccountReset    = "account.reset"     // a lycée administrator: new activation code
+	OpCASServicePut   = "cas.service.put"   // operator: add or change a CAS service
+	OpCASServiceDel   = "cas.service.remove"
+	OpAuditRecord     = "audit.record"  // a node records an authentication or a ticket validation
+	OpImportReport    = "import.report" // operator: store a directory import's report
 )
 
 // ValidProfile reports whether p is one of the profiles above.
@@ -71,6 +101,32 @@ type User struct {
 	// Children lists the ids of a Relative's children (students of the
 	// same lycée).
 	Children []string `json:"children,omitempty"`
+
+	// What the académie's directory says (package directory); empty for
+	// accounts not imported. CAS services receive them as attributes.
+	JoinKey   string   `json:"joinKey,omitempty"`   // ACADEMIE:aafid, unique in the region
+	Jointure  string   `json:"jointure,omitempty"`  // ENTPersonJointure as exported
+	Surname   string   `json:"surname,omitempty"`   // nom
+	GivenName string   `json:"givenName,omitempty"` // prénom
+	BirthDate string   `json:"birthDate,omitempty"` // AAAA-MM-JJ
+	Classes   []string `json:"classes,omitempty"`   // a student's classes, a teacher's classes
+	Subjects  []string `json:"subjects,omitempty"`  // a teacher's subject codes
+	Functions []string `json:"functions,omitempty"` // a staff member's function codes (DIR, EDU, …)
+	// MissingSince is when a Complet set first lacked this user (unix ms);
+	// zero while the directory lists them. The account is deactivated
+	// once a grace period has passed.
+	MissingSince int64 `json:"missingSince,omitempty"`
+	// Departed is set once the grace period has passed: the account is
+	// inactive until the directory lists the person again.
+	Departed bool `json:"departed,omitempty"`
+
+	// Account state, owned by the ENT (an import keeps it).
+	// Admin marks a lycée administrator (the direction): resets accounts
+	// and reads the lycée's audit trail.
+	Admin bool `json:"admin,omitempty"`
+	// ActivationHash is the hex SHA-256 of the pending activation code;
+	// empty once activated.
+	ActivationHash string `json:"activationHash,omitempty"`
 }
 
 // Partition is the partition holding the user's record.
@@ -79,6 +135,33 @@ func (u User) Partition() string {
 		return record.Region
 	}
 	return u.UAI
+}
+
+// CASService is an entry of the CAS registry: the services allowed to
+// authenticate users through Atrium, and the attribute set each expects.
+type CASService struct {
+	ID      string `json:"id"`      // record id
+	Name    string `json:"name"`    // unique, the record's key
+	Pattern string `json:"pattern"` // regular expression the service URL must match (anchored)
+	Profile string `json:"profile"` // attribute set: generic, pronote, grr, moodle, glpi
+}
+
+// CAS attribute profiles.
+const (
+	CASGeneric = "generic"
+	CASPronote = "pronote"
+	CASGRR     = "grr"
+	CASMoodle  = "moodle"
+	CASGLPI    = "glpi"
+)
+
+// ValidCASProfile reports whether p is one of the attribute profiles.
+func ValidCASProfile(p string) bool {
+	switch p {
+	case CASGeneric, CASPronote, CASGRR, CASMoodle, CASGLPI:
+		return true
+	}
+	return false
 }
 
 // Lycee is a lycée, stored as a record of kind "lycee" keyed by its UAI in

@@ -65,7 +65,7 @@ func TestLoginBusy(t *testing.T) {
 		svc.limiter.slots <- struct{}{}
 		svc.limiter.slots <- struct{}{}
 		start := time.Now()
-		if _, _, err := svc.Login(t.Context(), "eleve.a", "secret", "10.0.0.7"); !errors.Is(err, ErrBusy) {
+		if _, _, err := svc.Login(t.Context(), "eleve.a", "secret", Client{IP: "10.0.0.7"}); !errors.Is(err, ErrBusy) {
 			t.Errorf("Login with every slot taken = %v, want ErrBusy", err)
 		}
 		if waited := time.Since(start); waited != loginSlotWait {
@@ -74,7 +74,7 @@ func TestLoginBusy(t *testing.T) {
 		// A caller that gives up first gets its context's error.
 		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 		defer cancel()
-		if _, _, err := svc.Login(ctx, "eleve.a", "secret", ""); !errors.Is(err, context.DeadlineExceeded) {
+		if _, _, err := svc.Login(ctx, "eleve.a", "secret", Client{}); !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("Login with a context ending first = %v, want DeadlineExceeded", err)
 		}
 		// A slot freed in time is taken.
@@ -82,7 +82,7 @@ func TestLoginBusy(t *testing.T) {
 			time.Sleep(time.Second)
 			svc.limiter.slots.release()
 		}()
-		if _, _, err := svc.Login(t.Context(), "nobody", "secret", ""); !errors.Is(err, ErrBadCredentials) {
+		if _, _, err := svc.Login(t.Context(), "nobody", "secret", Client{}); !errors.Is(err, ErrBadCredentials) {
 			t.Errorf("Login once a slot frees up = %v, want ErrBadCredentials", err)
 		}
 		// Busy refusals are not failures.

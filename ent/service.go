@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 	"sync"
@@ -35,6 +36,11 @@ type ServiceConfig struct {
 	// LoginSlots bounds the password verifications running at once (each
 	// takes a core for about 0.1 s); zero means GOMAXPROCS.
 	LoginSlots int
+	// Node names this node in the audit trail; "" records none.
+	Node string
+	// Logger receives what cannot be reported to a user (an audit event
+	// not recorded); nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // Service is the ENT as the portal and the API see it. Safe for concurrent
@@ -49,6 +55,10 @@ type Service struct {
 	// unknown and known logins take the same time.
 	dummyHash string
 	limiter   *loginLimiter
+	node      string
+	log       *slog.Logger
+	// throttled spaces out the audit entries of throttled logins.
+	throttled seenRecently
 }
 
 // NewService validates cfg and returns a Service.
@@ -67,6 +77,10 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 		key: append([]byte(nil), cfg.SessionKey...),
 		now: cfg.Now, ttl: cfg.SessionTTL,
 		limiter: newLoginLimiter(cfg.LoginSlots),
+		node:    cfg.Node, log: cfg.Logger,
+	}
+	if s.log == nil {
+		s.log = slog.Default()
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -87,9 +101,15 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 // (hashing takes a core for about a tenth of a second).
 var dummyHash = sync.OnceValues(func() (string, error) { return HashPassword("atrium-dummy-password") })
 
+// Client is who makes a request: the address of its connection (not a
+// header's; empty if unknown) and its user agent. Login failures are
+// counted by address; the audit trail records both.
+type Client struct {
+	IP        string
+	UserAgent string
+}
+
 // Login checks login and password and returns a signed session token.
-// client is the address the attempt comes from (the connection's, not a
-// header's), empty if unknown.
 //
 // Wrong credentials are ErrBadCredentials, whatever the cause. After
 // repeated failures for the login (any case) or from the client, attempts
@@ -98,10 +118,23 @@ var dummyHash = sync.OnceValues(func() (string, error) { return HashPassword("at
 // success clears the login's failures. When too many verifications are
 // already running and none finishes within a couple of seconds, Login
 // fails with ErrBusy.
-func (s *Service) Login(ctx context.Context, login, password, client string) (string, User, error) {
+//
+// Every outcome but ErrBusy and a cancelled ctx is recorded in the audit
+// trail (a throttled login at most once a minute per login and address).
+func (s *Service) Login(ctx context.Context, login, password string, c Client) (string, User, error) {
+	client := c.IP
+	// The outcome is recorded once the verification slot is released:
+	// recording waits for the store (raft at central).
+	var outcome *AuditEvent
+	defer func() {
+		if outcome != nil {
+			s.Audit(ctx, *outcome)
+		}
+	}()
 	// Refuse before queueing for a slot, and again once holding one: the
 	// failures of the attempts that held the slots meanwhile count.
 	if err := s.limiter.check(login, client, s.now()); err != nil {
+		outcome = s.throttledEvent(login, c)
 		return "", User{}, err
 	}
 	if err := s.limiter.slots.acquire(ctx, loginSlotWait); err != nil {
@@ -109,6 +142,7 @@ func (s *Service) Login(ctx context.Context, login, password, client string) (st
 	}
 	defer s.limiter.slots.release()
 	if err := s.limiter.check(login, client, s.now()); err != nil {
+		outcome = s.throttledEvent(login, c)
 		return "", User{}, err
 	}
 	var u User
@@ -128,9 +162,18 @@ func (s *Service) Login(ctx context.Context, login, password, client string) (st
 	ok, err := VerifyPassword(hash, password)
 	if err != nil || !ok || !found || !u.Active || u.PasswordHash == "" {
 		s.limiter.failed(login, client, s.now())
+		detail := AuditBadPassword
+		switch {
+		case !found:
+			detail = AuditUnknownLogin
+		case !u.Active || u.PasswordHash == "":
+			detail = AuditInactive
+		}
+		outcome = loginEvent(AuditLoginFailure, login, u, found, c, detail)
 		return "", User{}, ErrBadCredentials
 	}
 	s.limiter.succeeded(login)
+	outcome = loginEvent(AuditLoginSuccess, login, u, true, c, "")
 	return s.newToken(u, s.now().Add(s.ttl)), u, nil
 }
 

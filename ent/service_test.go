@@ -80,7 +80,7 @@ func FuzzVerifyPassword(f *testing.F) {
 func TestLoginAndSessions(t *testing.T) {
 	svc, _, clk := newService(t)
 	ctx := t.Context()
-	tok, u, err := svc.Login(ctx, "eleve.a", "secret", "")
+	tok, u, err := svc.Login(ctx, "eleve.a", "secret", ent.Client{})
 	if err != nil || u.ID != studentA.ID {
 		t.Fatalf("Login = %v, %v; want %s", u.Login, err, studentA.Login)
 	}
@@ -88,14 +88,14 @@ func TestLoginAndSessions(t *testing.T) {
 		t.Fatalf("Authenticate = %v, %v", got.Login, err)
 	}
 	for _, c := range []struct{ login, pw string }{{"eleve.a", "wrong"}, {"nobody", "secret"}, {"ancien.a", "secret"}, {"", ""}} {
-		if _, _, err := svc.Login(ctx, c.login, c.pw, ""); !errors.Is(err, ent.ErrBadCredentials) {
+		if _, _, err := svc.Login(ctx, c.login, c.pw, ent.Client{}); !errors.Is(err, ent.ErrBadCredentials) {
 			t.Errorf("Login(%q, %q) error = %v, want ErrBadCredentials", c.login, c.pw, err)
 		}
 	}
 	// Tampering with any part of the token is refused.
 	payload, mac, _ := strings.Cut(tok, ".")
 	forged := []string{"", "x", payload, payload + ".", "A" + tok[1:], payload + "." + strings.ToUpper(mac)}
-	other, _, _ := svc.Login(ctx, "prof.a", "secret", "")
+	other, _, _ := svc.Login(ctx, "prof.a", "secret", ent.Client{})
 	op, _, _ := strings.Cut(other, ".")
 	forged = append(forged, op+"."+mac) // teacher's payload, student's signature
 	for _, f := range forged {

@@ -114,7 +114,7 @@ func (p *Portal) apiLogin(w http.ResponseWriter, r *http.Request) {
 		p.apiError(w, r, err)
 		return
 	}
-	tok, u, err := p.cfg.Service.Login(r.Context(), in.Login, in.Password, clientAddr(r))
+	tok, u, err := p.cfg.Service.Login(r.Context(), in.Login, in.Password, client(r))
 	if err != nil {
 		p.apiError(w, r, err)
 		return

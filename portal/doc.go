@@ -9,6 +9,12 @@
 // header; every form posted with a session carries an anti-forgery token
 // derived from it. User content is escaped by html/template. At an edge cut
 // off from the region, every page shows how many changes wait to be sent.
+// Lycée administrators and Région staff search the audit trail of logins
+// and CAS validations (audit.go: /audit, its CSV export, /api/v1/audit).
+// Account pages (account.go): activation with a code (/activation, public,
+// and /api/v1/activation), the user's password (/compte), and for a lycée's
+// administrators its accounts, resets and activation letters
+// (/gestion/comptes).
 //
 // The portal imports ent and record, never the node packages (central/,
 // edge/, replication/): cmd/atrium wires it to a node through

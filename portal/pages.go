@@ -139,7 +139,7 @@ func (p *Portal) loginPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	login := r.PostForm.Get("login")
-	tok, _, err := p.cfg.Service.Login(r.Context(), login, r.PostForm.Get("password"), clientAddr(r))
+	tok, _, err := p.cfg.Service.Login(r.Context(), login, r.PostForm.Get("password"), client(r))
 	if err != nil {
 		code, msg := status(err)
 		if code == http.StatusInternalServerError {
@@ -161,6 +161,9 @@ func (p *Portal) logoutForm(w http.ResponseWriter, r *http.Request, s *session) 
 }
 
 func (p *Portal) logoutPost(w http.ResponseWriter, r *http.Request, s *session) {
+	if p.cfg.Logout != nil {
+		p.cfg.Logout(r.Context(), s.token, client(r))
+	}
 	p.setSessionCookie(w, r, "", -1)
 	http.Redirect(w, r, "/connexion", http.StatusSeeOther)
 }

@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"context"
 	"embed"
 	"errors"
 	"fmt"
@@ -32,7 +33,11 @@ type Config struct {
 	// Offline reports, at an edge, whether the link to the region is down
 	// and how many local changes wait to be sent. nil: never offline.
 	Offline func() (offline bool, pending int)
-	Logger  *slog.Logger // nil means slog.Default()
+	// Logout, when set, is called when a user logs out of the portal with
+	// the session's token: the CAS server runs single logout of the tools
+	// the session signed in to (and records the logout). nil: none.
+	Logout func(ctx context.Context, token string, c ent.Client)
+	Logger *slog.Logger // nil means slog.Default()
 }
 
 // Portal serves the pages and the API.
@@ -48,7 +53,8 @@ const (
 	maxForm       = 64 << 10
 )
 
-var pageNames = []string{"login", "home", "news_list", "news_read", "news_new", "messages", "message_read", "message_new", "logout", "error"}
+var pageNames = []string{"login", "home", "news_list", "news_read", "news_new", "messages", "message_read", "message_new", "logout", "error",
+	"activation", "account", "accounts_admin", "account_letters", "audit"}
 
 // New validates cfg and parses the templates.
 func New(cfg Config) (*Portal, error) {
@@ -114,12 +120,23 @@ func (p *Portal) Handler() http.Handler {
 	mux.HandleFunc("GET /messagerie/nouveau", p.page(p.messageForm))
 	mux.HandleFunc("POST /messagerie/nouveau", p.page(p.messagePost))
 	mux.HandleFunc("GET /messagerie/{id}", p.page(p.messageRead))
+	mux.HandleFunc("GET /activation", p.activationForm)
+	mux.HandleFunc("POST /activation", p.activationPost)
+	mux.HandleFunc("GET /compte", p.page(p.accountPage))
+	mux.HandleFunc("POST /compte", p.page(p.accountPost))
+	mux.HandleFunc("GET /gestion/comptes", p.page(p.accountsAdmin))
+	mux.HandleFunc("GET /gestion/comptes/lettres", p.page(p.accountLetters))
+	mux.HandleFunc("POST /gestion/comptes/{id}/reinitialiser", p.page(p.accountReset))
+	mux.HandleFunc("GET /audit", p.page(p.auditPage))
+	mux.HandleFunc("GET /audit.csv", p.page(p.auditCSV))
 
 	mux.HandleFunc("POST /api/v1/session", p.apiLogin)
+	mux.HandleFunc("POST /api/v1/activation", p.apiActivation)
 	mux.HandleFunc("GET /api/v1/news", p.api(p.apiNewsList))
 	mux.HandleFunc("POST /api/v1/news", p.api(p.apiNewsPost))
 	mux.HandleFunc("GET /api/v1/messages", p.api(p.apiMessageList))
 	mux.HandleFunc("POST /api/v1/messages", p.api(p.apiMessagePost))
+	mux.HandleFunc("GET /api/v1/audit", p.api(p.apiAudit))
 	return securityHeaders(mux)
 }
 
@@ -245,4 +262,10 @@ func clientAddr(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// client describes who makes a request, for login throttling and the
+// audit trail.
+func client(r *http.Request) ent.Client {
+	return ent.Client{IP: clientAddr(r), UserAgent: r.UserAgent()}
 }

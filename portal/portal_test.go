@@ -272,7 +272,7 @@ func TestCSRFRequired(t *testing.T) {
 	e := newEnv(t, portal.Config{})
 	teacher := e.browser(t)
 	csrf := teacher.login("paul.durand")
-	before := len(e.store.Commands())
+	before := userCommands(e.store)
 	for _, bad := range []string{"", "forged", csrf + "x"} {
 		code, _, page := teacher.post("/actualites/nouvelle", url.Values{"csrf": {bad}, "title": {"Piège"}, "body": {"x"}})
 		if code != http.StatusForbidden || !strings.Contains(page, "Formulaire expiré") {
@@ -285,7 +285,7 @@ func TestCSRFRequired(t *testing.T) {
 	if code, _, _ := teacher.post("/messagerie/nouveau", url.Values{"csrf": {otherCSRF}, "to": {"lea.martin"}, "subject": {"s"}, "body": {"b"}}); code != http.StatusForbidden {
 		t.Errorf("post with another session's token = %d, want 403", code)
 	}
-	if after := len(e.store.Commands()); after != before {
+	if after := userCommands(e.store); after != before {
 		t.Errorf("refused posts submitted %d commands", after-before)
 	}
 }

@@ -11,6 +11,17 @@ import (
 // releases and the Région's own staff.
 const Region = "region"
 
+// AuditPartition is the partition of a lycée's audit trail: "audit:" and
+// its UAI, or "audit:region" for Région staff and unknown logins at
+// central. No edge receives it from central; an edge writes its own lycée's
+// entries locally and sends them in its outbox.
+func AuditPartition(uai string) string {
+	if uai == "" {
+		return "audit:" + Region
+	}
+	return "audit:" + uai
+}
+
 // Version orders the changes of one record. Central is one logical writer
 // (raft serialises it), so two counters suffice: how many changes central
 // has committed and how many the record's edge has made locally. HLC is a

@@ -53,7 +53,7 @@ const (
 )
 
 // ServerConfig configures a Server. Every field is required except Node,
-// Logger and Registerer.
+// Logger, Registerer and Anonymous.
 type ServerConfig struct {
 	Addr       string                                  // UDP host:port to listen on; port 0 picks one
 	Node       string                                  // this node's name, told to edges ("" = the listen address)
@@ -63,6 +63,11 @@ type ServerConfig struct {
 	Visible    func(uai string, r record.Record) bool  // whether edge uai may hold r
 	Logger     *slog.Logger                            // nil = slog.Default()
 	Registerer prometheus.Registerer                   // nil = no metrics registered
+	// Anonymous reports the ops an edge may push without an acting user
+	// (the appliance's own records, such as a failed login's audit
+	// entry); nil = none. Such commands stay confined to the edge's
+	// partition, and central's executor still decides.
+	Anonymous func(op string) bool
 }
 
 // EdgeStatus is what central knows of one edge's sync link.
@@ -441,8 +446,9 @@ func (s *Server) push(ctx context.Context, sess session, p *Push) Message {
 		return &Error{Code: CodeMalformed, Message: fmt.Sprintf("%d commands in one push, at most %d", len(p.Commands), maxPushBatch)}
 	}
 	for _, c := range p.Commands {
-		if c.User == "" {
-			// An edge acts only for the users logged in there.
+		if c.User == "" && (s.cfg.Anonymous == nil || !s.cfg.Anonymous(c.Op)) {
+			// An edge acts only for the users logged in there, and for
+			// itself in the ops Anonymous allows.
 			s.log.Warn("edge pushed a command without a user", "uai", sess.uai, "op", c.Op)
 			return &Error{Code: CodeForbidden, Message: fmt.Sprintf("command %d: no acting user", c.Seq)}
 		}

@@ -64,8 +64,10 @@ func (g *gen) user(login, name, profile, uai, password string, children ...strin
 	if err != nil {
 		panic(fmt.Sprintf("synth: hash password: %v", err))
 	}
+	// The lycées' demo staff accounts are their administrators (the
+	// direction): they reset accounts and read the audit trail.
 	u := ent.User{ID: g.id(), Login: login, Name: name, Profile: profile, UAI: uai,
-		PasswordHash: hash, Active: true, Children: children}
+		PasswordHash: hash, Active: true, Children: children, Admin: profile == ent.Personnel}
 	g.add("", ent.OpUserPut, u.Partition(), u)
 	g.accs = append(g.accs, Account{Login: login, Password: password, Name: name, Profile: profile, UAI: uai})
 	return u

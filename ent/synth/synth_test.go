@@ -48,7 +48,7 @@ func TestRegionExecutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, a := range accounts[:2] {
-		if _, u, err := svc.Login(t.Context(), a.Login, a.Password, ""); err != nil || u.Profile != a.Profile {
+		if _, u, err := svc.Login(t.Context(), a.Login, a.Password, ent.Client{}); err != nil || u.Profile != a.Profile {
 			t.Errorf("Login(%s) = %v, %v; want profile %s", a.Login, u.Profile, err, a.Profile)
 		}
 	}

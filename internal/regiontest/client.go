@@ -56,6 +56,20 @@ func Login(ctx context.Context, base, login, password string) (*User, error) {
 	return u, nil
 }
 
+// Activate activates an imported account at the node base with its
+// activation code and a new password, and opens a session.
+func Activate(ctx context.Context, base, login, code, password string) (*User, error) {
+	var out struct {
+		Token string `json:"token"`
+	}
+	u := &User{Base: base, Login: login}
+	if err := u.call(ctx, http.MethodPost, "/api/v1/activation", map[string]string{"login": login, "code": code, "password": password}, &out); err != nil {
+		return nil, fmt.Errorf("activate %s at %s: %w", login, base, err)
+	}
+	u.token = out.Token
+	return u, nil
+}
+
 // Messages lists the user's messages.
 func (u *User) Messages(ctx context.Context) ([]Message, error) {
 	var m []Message

@@ -67,8 +67,8 @@ func TestOfflineMessageReachesCentralOnce(t *testing.T) {
 	if err != nil {
 		t.Fatalf("send at the edge while offline: %v", err)
 	}
-	if got := edge.Node.Status().Outbox; got != 1 {
-		t.Fatalf("edge outbox while offline = %d, want 1", got)
+	if got := edge.Node.Status().Outbox; got != 2 {
+		t.Fatalf("edge outbox while offline = %d, want 2 (the login's audit entry and the message)", got)
 	}
 	// The student sees their message at school at once.
 	msgs, err := atSchool.Messages(ctx)
