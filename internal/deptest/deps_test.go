@@ -130,6 +130,7 @@ func TestTransitiveDependencies(t *testing.T) {
 		"atrium/ent/aaf":       node,
 		"atrium/ent/directory": node,
 		"atrium/portal":        node,
+		"atrium/cas":           node,
 		"atrium/appliance":     {"atrium/central", "atrium/edge", "atrium/replication", "atrium/ent", "atrium/node"},
 		"atrium/health":        {"atrium/central", "atrium/edge", "atrium/replication", "atrium/ent", "atrium/node"},
 	}
