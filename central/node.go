@@ -140,7 +140,10 @@ func (n *Node) start() error {
 	if err != nil {
 		return fmt.Errorf("central: open raft log: %w", err)
 	}
-	cache, err := raft.NewLogCache(1024, n.logs)
+	// The cache serves followers the entries they lag behind on without a
+	// disk read. Entries carry up to about a megabyte (an edge's outbox
+	// batch, an import's batch): 256 of them bound its memory.
+	cache, err := raft.NewLogCache(256, n.logs)
 	if err != nil {
 		return fmt.Errorf("central: raft log cache: %w", err)
 	}
@@ -410,6 +413,48 @@ func (n *Node) Submit(ctx context.Context, cmd record.Command) error {
 		return fmt.Errorf("central: submit: %d outcomes for one command", len(res.Errs))
 	}
 	return res.Errs[0].err()
+}
+
+// Partitions returns the names of the partitions this node holds, sorted.
+func (n *Node) Partitions() ([]string, error) {
+	var out []string
+	err := n.fsm.view(func(r reader) error {
+		return r.tx.Bucket(bucketParts).ForEach(func(k, v []byte) error {
+			if v == nil { // a partition is a bucket
+				out = append(out, string(k))
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// SubmitBatch executes cmds, in order, in one raft entry (an operator's
+// bulk work, such as a directory import) and returns each command's
+// outcome: nil or a *record.Rejection. A command refused does not stop
+// the next ones. err is the entry's failure as a whole; then none applied
+// — or, when the outcome is unknown (the leader was lost after the entry
+// was sent), maybe all: the commands must be idempotent, as every ENT
+// command is.
+func (n *Node) SubmitBatch(ctx context.Context, cmds []record.Command) ([]error, error) {
+	if len(cmds) == 0 {
+		return nil, nil
+	}
+	res, err := n.propose(ctx, entry{Type: entryExecCommands, Commands: cmds}, true)
+	if err != nil {
+		return nil, err
+	}
+	if res.Errs == nil {
+		return make([]error, len(cmds)), nil
+	}
+	if len(res.Errs) != len(cmds) {
+		return nil, fmt.Errorf("central: submit batch: %d outcomes for %d commands", len(res.Errs), len(cmds))
+	}
+	out := make([]error, len(cmds))
+	for i, e := range res.Errs {
+		out[i] = e.err()
+	}
+	return out, nil
 }
 
 // ApplyOutbox applies a batch of an edge's outbox commands and its new

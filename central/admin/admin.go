@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"atrium/appliance"
@@ -29,12 +30,19 @@ type Config struct {
 	Edges   func(context.Context) []replication.EdgeStatus // the edges seen by the whole cluster
 	Logger  *slog.Logger
 	Now     func() time.Time // nil: time.Now
+	// ActivationCode gives a new imported account its activation code
+	// (ent.Service.ActivationCode of the node); nil: none.
+	ActivationCode func(userID string) string
+	// TempDir holds uploaded import sets while they are applied; "" means
+	// the system's temporary directory.
+	TempDir string
 }
 
 // API serves /api/v1/admin/.
 type API struct {
-	cfg Config
-	mux *http.ServeMux
+	cfg       Config
+	mux       *http.ServeMux
+	importing sync.Mutex // one directory import at a time
 }
 
 // New returns the operator API.
@@ -51,6 +59,12 @@ func New(cfg Config) *API {
 	a.mux.HandleFunc("GET /api/v1/admin/nodes", a.listNodes)
 	a.mux.HandleFunc("DELETE /api/v1/admin/nodes/{name}", a.removeNode)
 	a.mux.HandleFunc("POST /api/v1/admin/commands", a.commands)
+	a.mux.HandleFunc("POST /api/v1/admin/directory/imports", a.importSet)
+	a.mux.HandleFunc("GET /api/v1/admin/directory/imports", a.listImports)
+	a.mux.HandleFunc("GET /api/v1/admin/users", a.listUsers)
+	a.mux.HandleFunc("GET /api/v1/admin/cas/services", a.listCASServices)
+	a.mux.HandleFunc("POST /api/v1/admin/cas/services", a.putCASService)
+	a.mux.HandleFunc("DELETE /api/v1/admin/cas/services/{name}", a.removeCASService)
 	return a
 }
 
