@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"atrium/central/admin"
+	"atrium/ent"
+	"atrium/ent/aaf"
 	"atrium/ent/synth"
 	"atrium/internal/faultproxy"
 	"atrium/internal/ports"
@@ -284,19 +286,57 @@ func (d *region) waitCluster(ctx context.Context, client *admin.Client) error {
 	return nil
 }
 
+// seed loads the region the way production does: the académies' AAF
+// export set (generated here, in DIR/aaf) goes through the directory
+// import; then a few of the imported accounts receive known passwords, and
+// news and messages are written between them.
 func (d *region) seed(ctx context.Context, client *admin.Client) error {
-	fmt.Fprint(d.out, "  loading the synthetic region…")
-	cmds, accounts := synth.Region(d.cfg.Seed)
+	fmt.Fprint(d.out, "  generating the académies' AAF export set…")
+	aafDir := filepath.Join(d.cfg.Dir, "aaf")
+	if err := os.RemoveAll(aafDir); err != nil {
+		return err
+	}
+	sum, err := aaf.Generate(aafDir, aaf.GenConfig{Lycees: 2, StudentsPerLycee: 60, DeltaDays: 1, Seed: uint64(d.cfg.Seed)})
+	if err != nil {
+		fmt.Fprintln(d.out)
+		return fmt.Errorf("generate AAF files: %w", err)
+	}
+	fmt.Fprintf(d.out, " %d files\n", len(sum.Files))
+	fmt.Fprint(d.out, "  importing it (atrium ctl aaf import)…")
+	var paths []string
+	for _, f := range sum.Files {
+		paths = append(paths, filepath.Join(aafDir, f))
+	}
+	rep, err := client.ImportFiles(ctx, paths, false, nil)
+	if err != nil {
+		fmt.Fprintln(d.out)
+		return fmt.Errorf("import the AAF set: %w", err)
+	}
+	fmt.Fprintf(d.out, " created %d, rejected %d\n", rep.Created, rep.Rejected)
+	var users []ent.User
+	for _, u := range rep.UAIs {
+		us, err := client.Users(ctx, u)
+		if err != nil {
+			return fmt.Errorf("list the accounts of %s: %w", u, err)
+		}
+		users = append(users, us...)
+	}
+	fmt.Fprint(d.out, "  activating the demo accounts, writing news and messages…")
+	cmds, accounts, err := synth.Demo(d.cfg.Seed, users)
+	if err != nil {
+		fmt.Fprintln(d.out)
+		return err
+	}
 	res, err := client.Commands(ctx, cmds)
 	if err != nil {
 		fmt.Fprintln(d.out)
-		return fmt.Errorf("load synthetic region: %w", err)
+		return fmt.Errorf("load the demo accounts: %w", err)
 	}
 	if len(res.Rejected) > 0 {
 		fmt.Fprintln(d.out)
-		return fmt.Errorf("load synthetic region: %d commands refused, first: %s", len(res.Rejected), res.Rejected[0].Error)
+		return fmt.Errorf("load the demo accounts: %d commands refused, first: %s", len(res.Rejected), res.Rejected[0].Error)
 	}
-	fmt.Fprintf(d.out, " %d records\n", res.Applied)
+	fmt.Fprintf(d.out, " %d commands\n", res.Applied)
 	d.st.Accounts = nil
 	for _, a := range accounts {
 		d.st.Accounts = append(d.st.Accounts, Account{Login: a.Login, Password: a.Password, Profile: a.Profile, UAI: a.UAI})

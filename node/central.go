@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"atrium/appliance"
+	"atrium/cas"
 	"atrium/central"
 	"atrium/central/admin"
 	"atrium/ent"
@@ -49,6 +50,7 @@ type Central struct {
 
 	mu      sync.Mutex
 	replErr error
+	svc     *ent.Service
 }
 
 // StartCentral starts a central node and returns once its listeners are
@@ -134,11 +136,18 @@ func (c *Central) serveWhenReady(ctx context.Context, reg prometheus.Registerer)
 	if err != nil {
 		return fmt.Errorf("load cluster CA: %w", err)
 	}
-	svc, err := ent.NewService(ent.ServiceConfig{Store: c.Node, Origin: record.OriginCentral, SessionKey: secrets.SessionKey})
+	svc, err := ent.NewService(ent.ServiceConfig{Store: c.Node, Origin: record.OriginCentral, SessionKey: secrets.SessionKey,
+		Node: c.cfg.Name, Logger: c.log})
 	if err != nil {
 		return err
 	}
-	p, err := portal.New(portal.Config{Service: svc, Node: c.cfg.Name, Role: "central", Logger: c.log})
+	sso, err := cas.New(cas.Config{Service: svc, Node: c.cfg.Name, Audit: svc.Audit, Logger: c.log})
+	if err != nil {
+		return err
+	}
+	defer sso.Close()
+	p, err := portal.New(portal.Config{Service: svc, Node: c.cfg.Name, Role: "central", Logger: c.log,
+		Logout: sso.EndSessionFrom})
 	if err != nil {
 		return err
 	}
@@ -156,12 +165,15 @@ func (c *Central) serveWhenReady(ctx context.Context, reg prometheus.Registerer)
 		Node:       c.cfg.Name,
 		Logger:     c.log,
 		Registerer: reg,
+		// An edge records failed logins (no acting user) in its audit trail.
+		Anonymous: func(op string) bool { return op == ent.OpAuditRecord },
 	})
 	if err != nil {
 		return fmt.Errorf("start replication server: %w", err)
 	}
 	c.mu.Lock()
 	c.Repl = repl
+	c.svc = svc
 	c.mu.Unlock()
 
 	app := http.NewServeMux()
@@ -171,7 +183,12 @@ func (c *Central) serveWhenReady(ctx context.Context, reg prometheus.Registerer)
 		Cluster: c.Node,
 		Edges:   c.clusterEdges,
 		Logger:  c.log,
+		// New imported accounts get the code the lycée's administrators
+		// can print again at any central node (they share the key).
+		ActivationCode: svc.ActivationCode,
+		TempDir:        c.cfg.DataDir,
 	}))
+	app.Handle("/cas/", sso)
 	app.Handle("/", p.Handler())
 	c.late.set(app)
 	return repl.Serve(ctx)
@@ -226,6 +243,14 @@ func (c *Central) URL() string { return c.proc.url() }
 
 // Name is the node's name in the cluster.
 func (c *Central) Name() string { return c.cfg.Name }
+
+// Service returns the ENT service the node's portal uses, nil until the
+// node serves users.
+func (c *Central) Service() *ent.Service {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.svc
+}
 
 func (c *Central) repl() *replication.Server {
 	c.mu.Lock()

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"atrium/appliance"
+	"atrium/cas"
 	"atrium/edge"
 	"atrium/ent"
 	"atrium/health"
@@ -103,28 +104,44 @@ func StartEdge(ctx context.Context, cfg EdgeConfig) (*Edge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open edge replica: %w", err)
 	}
-	svc, err := ent.NewService(ent.ServiceConfig{Store: en.Store(), Origin: id.UAI, SessionKey: sessionKey})
+	svc, err := ent.NewService(ent.ServiceConfig{Store: en.Store(), Origin: id.UAI, SessionKey: sessionKey,
+		Node: cfg.Name, Logger: log})
+	if err != nil {
+		en.Close()
+		return nil, err
+	}
+	// The edge is the CAS server of its lycée: tools on the school's LAN
+	// keep signing users in while the link is down.
+	sso, err := cas.New(cas.Config{Service: svc, Node: cfg.Name, Audit: svc.Audit, Logger: log})
 	if err != nil {
 		en.Close()
 		return nil, err
 	}
 	p, err := portal.New(portal.Config{
 		Service: svc, Node: cfg.Name, Role: "edge", UAI: id.UAI, Logger: log,
-		Offline: func() (bool, int) { return !en.Connected(), en.Store().OutboxLen() },
+		Offline: func() (bool, int) { return !en.Connected(), pendingChanges(en.Store()) },
+		Logout:  sso.EndSessionFrom,
 	})
 	if err != nil {
+		sso.Close()
 		en.Close()
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
+		sso.Close()
 		en.Close()
 		return nil, fmt.Errorf("listen http: %w", err)
 	}
 	e := &Edge{cfg: cfg, UAI: id.UAI, Node: en, proc: newProcess(ctx, ln)}
 	mux := http.NewServeMux()
 	health.Mount(mux, health.Config{Status: e.status, Ready: e.ready, Gatherer: reg})
+	mux.Handle("/cas/", sso)
 	mux.Handle("/", p.Handler())
+	e.proc.run(func(ctx context.Context) {
+		<-ctx.Done()
+		sso.Close()
+	})
 	e.proc.run(func(ctx context.Context) {
 		if err := en.Serve(ctx); err != nil && ctx.Err() == nil {
 			log.Error("edge sync stopped", "err", err)
@@ -162,6 +179,29 @@ func (e *Edge) status() health.Status {
 
 // Close stops the edge: HTTP first, then sync, then the replica.
 func (e *Edge) Close() error { return e.proc.close() }
+
+// maxBannerScan bounds the outbox read to tell people at school how many
+// of their changes wait: beyond it, every waiting command is counted.
+const maxBannerScan = 5000
+
+// pendingChanges is how many changes people made at the edge wait to be
+// sent: the outbox less the audit entries the edge recorded by itself.
+func pendingChanges(st *edge.Store) int {
+	n := st.OutboxLen()
+	if n == 0 || n > maxBannerScan {
+		return n
+	}
+	cmds, err := st.Outbox(0, n)
+	if err != nil {
+		return n
+	}
+	for _, c := range cmds {
+		if c.Op == ent.OpAuditRecord {
+			n--
+		}
+	}
+	return max(n, 0)
+}
 
 // loadOrCreateKey returns the 32-byte key stored at path, creating it on
 // first use. The edge signs its own sessions: a stolen appliance must not

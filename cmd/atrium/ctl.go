@@ -8,13 +8,17 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"atrium/central/admin"
+	"atrium/ent"
 	"atrium/ent/aaf"
+	"atrium/ent/importer"
 	"atrium/ent/uai"
 )
 
@@ -29,10 +33,13 @@ type ctlCommand struct {
 
 func ctlCommands() []ctlCommand {
 	var uaiFlag *string
+	var imp struct{ dryRun, quiet *bool }
+	var cas struct{ name, pattern, profile *string }
 	var gen struct {
 		out                    *string
 		lycees, students, days *int
 		seed                   *uint64
+		next                   *bool
 	}
 	return []ctlCommand{
 		{path: "aaf generate", summary: "write a synthetic region's AAF files (a Complet set and daily Delta sets) into --out",
@@ -43,6 +50,7 @@ func ctlCommands() []ctlCommand {
 				gen.students = fs.Int("students-per-lycee", 100, "students in each lycée")
 				gen.days = fs.Int("delta-days", 2, "daily Delta sets after the Complet set")
 				gen.seed = fs.Uint64("seed", 1, "random seed: the same flags and seed write the same bytes")
+				gen.next = fs.Bool("next-complet", false, "also write the Complet set of the day after the last Delta: the state the Delta sets produced")
 			},
 			run: func(ctx context.Context, _ *admin.Client, fs *flag.FlagSet, args []string) error {
 				if *gen.out == "" || fs.NArg() != 0 {
@@ -54,6 +62,7 @@ func ctlCommands() []ctlCommand {
 				start := time.Now()
 				sum, err := aaf.Generate(*gen.out, aaf.GenConfig{
 					Lycees: *gen.lycees, StudentsPerLycee: *gen.students, DeltaDays: *gen.days, Seed: *gen.seed,
+					NextComplet: *gen.next,
 				})
 				if err != nil {
 					return err
@@ -63,6 +72,104 @@ func ctlCommands() []ctlCommand {
 					sum.Academies, sum.Lycees, sum.Students, sum.Relatives, sum.Teachers, sum.Staff)
 				fmt.Printf("delta days %d: arrivals %d, class changes %d, departures %d\n",
 					sum.DeltaDays, sum.Arrivals, sum.Changes, sum.Departures)
+				if !sum.NextComplet.IsZero() {
+					fmt.Printf("next Complet %s: students %d, relatives %d\n",
+						sum.NextComplet.Format(time.DateOnly), sum.NextStudents, sum.NextRelatives)
+				}
+				return nil
+			}},
+		{path: "aaf import", args: "DIR", summary: "send the AAF export set in DIR (and agricultural CSV files) to the cluster and print the run's report",
+			flags: func(fs *flag.FlagSet) {
+				imp.dryRun = fs.Bool("dry-run", false, "compute and print the report without changing anything")
+				imp.quiet = fs.Bool("quiet", false, "print the report only, not the progress")
+			},
+			run: func(ctx context.Context, c *admin.Client, fs *flag.FlagSet, args []string) error {
+				if fs.NArg() != 1 {
+					return fmt.Errorf("aaf import takes one directory")
+				}
+				paths, err := setFiles(fs.Arg(0))
+				if err != nil {
+					return err
+				}
+				progress := func(p importer.Progress) {
+					if *imp.quiet {
+						return
+					}
+					switch p.Stage {
+					case "write":
+						fmt.Fprintf(os.Stderr, "%s: written %d/%d commands\n", p.Academie, p.Done, p.Total)
+					case "read":
+						fmt.Fprintf(os.Stderr, "%s: read %d persons and structures (%s)\n", p.Academie, p.Done, p.File)
+					default:
+						fmt.Fprintf(os.Stderr, "%s: %s (%d read)\n", p.Academie, p.Stage, p.Done)
+					}
+				}
+				fmt.Fprintf(os.Stderr, "sending %d files from %s\n", len(paths), fs.Arg(0))
+				rep, err := c.ImportFiles(ctx, paths, *imp.dryRun, progress)
+				if err != nil {
+					return err
+				}
+				fmt.Print(rep.String())
+				return nil
+			}},
+		{path: "aaf reports", summary: "list the reports of the last directory imports",
+			run: func(ctx context.Context, c *admin.Client, fs *flag.FlagSet, args []string) error {
+				reps, err := c.Imports(ctx)
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tFINISHED\tACADEMIES\tPERSONS\tCREATED\tUPDATED\tUNCHANGED\tDISAPPEARED\tDEACTIVATED\tREJECTED")
+				for _, r := range reps {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", r.ID, r.Finished.Local().Format(time.DateTime),
+						strings.Join(r.Academies, ","), r.Persons, r.Created, r.Updated, r.Unchanged, r.Disappeared, r.Deactivated, r.Rejected)
+				}
+				return tw.Flush()
+			}},
+		{path: "cas services", summary: "list the CAS registry: the services allowed to use Atrium's single sign-on",
+			run: func(ctx context.Context, c *admin.Client, fs *flag.FlagSet, args []string) error {
+				svcs, err := c.CASServices(ctx)
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tPROFILE\tPATTERN")
+				for _, s := range svcs {
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, s.Profile, s.Pattern)
+				}
+				return tw.Flush()
+			}},
+		{path: "cas add", summary: "add a service to the CAS registry (or change the one of that name)",
+			flags: func(fs *flag.FlagSet) {
+				cas.name = fs.String("name", "", "the service's name, e.g. pronote-thiers (required)")
+				cas.pattern = fs.String("pattern", "", "regular expression the service URL must match, e.g. '^https://pronote\\.example/.*' (required)")
+				cas.profile = fs.String("profile", "generic", "attribute set: generic, pronote, grr, moodle or glpi")
+			},
+			run: func(ctx context.Context, c *admin.Client, fs *flag.FlagSet, args []string) error {
+				if *cas.name == "" || *cas.pattern == "" || fs.NArg() != 0 {
+					return fmt.Errorf("cas add takes --name and --pattern (and --profile), no arguments")
+				}
+				if _, err := regexp.Compile(*cas.pattern); err != nil {
+					return fmt.Errorf("--pattern: %w", err)
+				}
+				if !ent.ValidCASProfile(*cas.profile) {
+					return fmt.Errorf("--profile %q: want generic, pronote, grr, moodle or glpi", *cas.profile)
+				}
+				if err := c.PutCASService(ctx, ent.CASService{Name: *cas.name, Pattern: *cas.pattern, Profile: *cas.profile}); err != nil {
+					return err
+				}
+				fmt.Printf("CAS service %s (%s) allowed for %s\n", *cas.name, *cas.profile, *cas.pattern)
+				return nil
+			}},
+		{path: "cas remove", args: "NAME", summary: "remove a service from the CAS registry",
+			run: func(ctx context.Context, c *admin.Client, fs *flag.FlagSet, args []string) error {
+				if fs.NArg() != 1 {
+					return fmt.Errorf("cas remove takes one service name")
+				}
+				if err := c.RemoveCASService(ctx, fs.Arg(0)); err != nil {
+					return err
+				}
+				fmt.Printf("CAS service %s removed\n", fs.Arg(0))
 				return nil
 			}},
 		{path: "edge add", summary: "issue a one-time enrolment token for a lycée's edge appliance",
@@ -173,13 +280,17 @@ func runCtl(ctx context.Context, args []string) error {
 		if c.flags != nil {
 			c.flags(fs)
 		}
-		if err := parseFlags(fs, rest[len(words):]); err != nil {
+		if err := parseCommandFlags(fs, rest[len(words):]); err != nil {
 			return err
 		}
 		if *token == "" && c.path != "status" && !c.local {
 			return fmt.Errorf("no operator token: pass --token or set ATRIUM_TOKEN")
 		}
-		ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		timeout := 5 * time.Minute
+		if c.path == "aaf import" {
+			timeout = 4 * time.Hour // a region's export: minutes, with progress shown
+		}
+		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		return c.run(ctx, &admin.Client{Server: *server, Token: *token}, fs, fs.Args())
 	}
@@ -201,4 +312,27 @@ func checkUAI(s string) error {
 		}
 	}
 	return fmt.Errorf("%q is not a valid UAI: seven digits then a check letter, e.g. 0130040Y", s)
+}
+
+// setFiles lists the files of an export set in dir: the AAF XML files
+// (…_Complet_…/…_Delta_… names) and the agricultural lycées' CSV files.
+func setFiles(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		name := e.Name()
+		ext := strings.ToLower(filepath.Ext(name))
+		if e.Type().IsRegular() && (ext == ".xml" || ext == ".csv") {
+			if _, err := aaf.ParseFileName(name); err == nil {
+				out = append(out, filepath.Join(dir, name))
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s holds no AAF export file (…_Complet_AAAAMMJJ_<Category>_NNNN.xml or …_Delta_…)", dir)
+	}
+	return out, nil
 }

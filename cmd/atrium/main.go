@@ -102,8 +102,18 @@ func newFlagSet(name, argsUsage, summary string) *flag.FlagSet {
 // stdout (so that it can be paged or searched); after a bad flag it goes to
 // stderr, and the error is returned for main to print.
 func parseFlags(fs *flag.FlagSet, args []string) error {
+	return parseWith(fs, args, fs.Parse)
+}
+
+// parseCommandFlags is parseFlags for a command that takes arguments:
+// flags may follow them.
+func parseCommandFlags(fs *flag.FlagSet, args []string) error {
+	return parseWith(fs, args, func(args []string) error { return parseInterspersed(fs, args) })
+}
+
+func parseWith(fs *flag.FlagSet, args []string, parse func([]string) error) error {
 	fs.SetOutput(io.Discard)
-	err := fs.Parse(args)
+	err := parse(args)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		fs.SetOutput(os.Stdout)
@@ -115,6 +125,25 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	}
 	fs.SetOutput(os.Stderr)
 	return err
+}
+
+// parseInterspersed parses flags wherever they stand among the
+// arguments (`aaf import DIR --dry-run` as well as `aaf import --dry-run
+// DIR`); fs.Args() is then the arguments alone, in order.
+func parseInterspersed(fs *flag.FlagSet, args []string) error {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+	return fs.Parse(append([]string{"--"}, pos...))
 }
 
 // envOr returns the environment variable's value, or def when unset.

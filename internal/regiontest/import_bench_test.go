@@ -1,0 +1,98 @@
+package regiontest_test
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"atrium/ent/aaf"
+	"atrium/internal/regiontest"
+)
+
+// regionSet is a region-size AAF export (200 lycées, about 375k persons,
+// ~400 MB of XML), generated once per test process.
+var regionSet = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "atrium-aaf-region-")
+	if err != nil {
+		return "", err
+	}
+	_, err = aaf.Generate(dir, aaf.GenConfig{Lycees: 200, StudentsPerLycee: 700, Seed: 1})
+	return dir, err
+})
+
+// BenchmarkDirectoryImport measures a region-size Complet import as an
+// operator runs it: `atrium ctl aaf import` uploads the set to a node of a
+// three-node central cluster, which reads and maps it, plans against what
+// it holds, and writes accounts, lycées and the directory view through
+// raft. It reports persons/s and the peak Go heap of the whole process
+// (the three central nodes included), sampled every 20 ms.
+//
+//	go test -run '^$' -bench BenchmarkDirectoryImport -benchtime 1x -timeout 30m ./internal/regiontest/
+func BenchmarkDirectoryImport(b *testing.B) {
+	dir, err := regionSet()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(dir) })
+	var paths []string
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, e := range ents {
+		if strings.Contains(e.Name(), "_Complet_") {
+			paths = append(paths, filepath.Join(dir, e.Name()))
+		}
+	}
+	for b.Loop() {
+		b.StopTimer()
+		r := regiontest.Start(b, regiontest.Options{NoEdges: true, DirectWAN: true})
+		runtime.GC()
+		stop := make(chan struct{})
+		peak := make(chan uint64)
+		go func() {
+			var max uint64
+			var ms runtime.MemStats
+			t := time.NewTicker(20 * time.Millisecond)
+			defer t.Stop()
+			for {
+				runtime.ReadMemStats(&ms)
+				max = maxU(max, ms.HeapInuse)
+				select {
+				case <-stop:
+					peak <- max
+					return
+				case <-t.C:
+				}
+			}
+		}()
+		b.StartTimer()
+		start := time.Now()
+		rep, err := r.Admin().ImportFiles(b.Context(), paths, false, nil)
+		elapsed := time.Since(start)
+		b.StopTimer()
+		close(stop)
+		p := <-peak
+		if err != nil {
+			b.Fatal(err)
+		}
+		if rep.Rejected != 0 || rep.Created < 300_000 {
+			b.Fatalf("import: %s", rep)
+		}
+		b.ReportMetric(float64(rep.Persons)/elapsed.Seconds(), "persons/s")
+		b.ReportMetric(float64(p)/(1<<20), "peak-heap-MB")
+		b.ReportMetric(float64(rep.Persons), "persons")
+		b.StartTimer()
+	}
+}
+
+func maxU(a, b uint64) uint64 {
+	if a > b {
+		return a
+	}
+	return b
+}
