@@ -305,13 +305,7 @@ func (s *Service) Activate(ctx context.Context, login, code, newPassword string,
 		outcome = s.throttledEvent(login, c)
 		return "", User{}, err
 	}
-	var u User
-	var found bool
-	err := s.store.View(func(r record.Reader) error {
-		var err error
-		u, found, err = userByLogin(r, login)
-		return err
-	})
+	u, found, err := s.lookupLogin(login)
 	if err != nil {
 		return "", User{}, fmt.Errorf("activate: %w", err)
 	}

@@ -145,13 +145,7 @@ func (s *Service) Login(ctx context.Context, login, password string, c Client) (
 		outcome = s.throttledEvent(login, c)
 		return "", User{}, err
 	}
-	var u User
-	var found bool
-	err := s.store.View(func(r record.Reader) error {
-		var err error
-		u, found, err = userByLogin(r, login)
-		return err
-	})
+	u, found, err := s.lookupLogin(login)
 	if err != nil {
 		return "", User{}, fmt.Errorf("login: %w", err)
 	}
@@ -198,6 +192,15 @@ func (s *Service) Authenticate(token string) (User, error) {
 		return User{}, ErrBadSession
 	}
 	return u, nil
+}
+
+// lookupLogin finds the account of login in the node's store.
+func (s *Service) lookupLogin(login string) (u User, found bool, err error) {
+	err = s.store.View(func(r record.Reader) error {
+		u, found, err = userByLogin(r, login)
+		return err
+	})
+	return u, found, err
 }
 
 func userByLogin(r record.Reader, login string) (User, bool, error) {

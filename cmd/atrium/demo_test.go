@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -262,6 +263,31 @@ func testDemo(t *testing.T, bin string) {
 	if r.code != 0 || !strings.Contains(r.stdout, "Enrolment token for "+newUAI) || token == "" ||
 		!strings.Contains(r.stdout, "--enroll "+token+" --central "+centrals[0]) {
 		t.Errorf("atrium ctl edge add --uai %s: want a token and the command to enrol with it:\n%s", newUAI, r)
+	}
+	// The académies' set the demo imported, sent again (flags after the
+	// directory, as scripts write them): nothing changes, and the report
+	// gives each count after its word.
+	r = runAtrium(t, bin, nil, append(op, "aaf", "import", filepath.Join(dir, "aaf"), "--dry-run")...)
+	counts := regexp.MustCompile(`created (\d+), updated (\d+), unchanged \d+, disappeared (\d+), deactivated \d+, rejected (\d+)`).FindStringSubmatch(r.stdout)
+	if r.code != 0 || counts == nil || counts[1] != "0" || counts[2] != "0" || counts[3] != "0" || counts[4] != "0" ||
+		!strings.Contains(r.stdout, "dry run") || !strings.Contains(r.stderr, "read") {
+		t.Errorf("atrium ctl aaf import DIR --dry-run of the demo's own set: want progress and nothing to change:\n%s", r)
+	}
+	r = runAtrium(t, bin, nil, append(op, "aaf", "import", t.TempDir())...)
+	if r.code == 0 || !strings.Contains(r.stderr, "no AAF export file") {
+		t.Errorf("atrium ctl aaf import of an empty directory: want a refusal:\n%s", r)
+	}
+	r = runAtrium(t, bin, nil, append(op, "cas", "add", "--name", "pronote-demo", "--pattern", `^https://pronote\.example/.*`, "--profile", "pronote")...)
+	if r.code != 0 {
+		t.Errorf("atrium ctl cas add:\n%s", r)
+	}
+	r = runAtrium(t, bin, nil, append(op, "cas", "services")...)
+	if rows := tableRows(r.stdout, "NAME"); r.code != 0 || len(rows) != 1 || rows[0][0] != "pronote-demo" || rows[0][1] != "pronote" {
+		t.Errorf("atrium ctl cas services: want the service just added:\n%s", r)
+	}
+	r = runAtrium(t, bin, nil, append(op, "cas", "add", "--name", "bad", "--pattern", "(")...)
+	if r.code == 0 || !strings.Contains(r.stderr, "--pattern") {
+		t.Errorf("atrium ctl cas add with a broken pattern: want a refusal:\n%s", r)
 	}
 	r = runAtrium(t, bin, nil, "ctl", "--server", centrals[0], "--token", "not-the-token", "node", "list")
 	if r.code == 0 || !strings.Contains(r.stderr, "operator token missing or wrong") {
