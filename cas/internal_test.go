@@ -134,3 +134,59 @@ func TestLogoutRequestXML(t *testing.T) {
 		t.Errorf("logoutRequest =\n%s\nwant\n%s", b, want)
 	}
 }
+
+func TestPGTStoreBounds(t *testing.T) {
+	now := time.UnixMilli(1767600000000)
+	ps := newPGTStore(4, 2, time.Hour)
+	pgtOf := func(id, token string, issued time.Time) *pgt {
+		return &pgt{id: id, key: sessionKey(token), token: token, issued: issued}
+	}
+	// At most 2 per session: the oldest is dropped.
+	for _, id := range []string{"a1", "a2", "a3"} {
+		if err := ps.add(pgtOf(id, "tokA", now), now); err != nil {
+			t.Fatalf("add %s: %v", id, err)
+		}
+	}
+	for id, want := range map[string]bool{"a1": false, "a2": true, "a3": true} {
+		if _, ok := ps.get(id, now); ok != want {
+			t.Errorf("get(%s) after a third PGT in the session = %v, want %v", id, ok, want)
+		}
+	}
+	// At most 4 in all; expired ones make room.
+	ps.add(pgtOf("b1", "tokB", now.Add(-time.Hour+time.Minute)), now)
+	ps.add(pgtOf("c1", "tokC", now), now)
+	if err := ps.add(pgtOf("d1", "tokD", now), now); err != errTooManyTickets {
+		t.Errorf("add beyond max = %v, want errTooManyTickets", err)
+	}
+	later := now.Add(time.Minute)
+	if err := ps.add(pgtOf("d1", "tokD", later), later); err != nil {
+		t.Errorf("add once one expired = %v", err)
+	}
+	if _, ok := ps.get("b1", later); ok {
+		t.Errorf("get of an expired PGT succeeded")
+	}
+	// A session's logout drops its PGTs, and only those.
+	ps.dropSession("tokA")
+	if n := ps.len(); n != 2 {
+		t.Errorf("PGTs after dropping a session = %d, want 2", n)
+	}
+	if _, ok := ps.get("c1", later); !ok {
+		t.Errorf("another session's PGT was dropped")
+	}
+	ps.remove("c1")
+	ps.remove("d1")
+	if len(ps.byID) != 0 || len(ps.bySession) != 0 {
+		t.Errorf("empty store still indexes %v, %v", ps.byID, ps.bySession)
+	}
+}
+
+func TestLoopback(t *testing.T) {
+	for host, want := range map[string]bool{
+		"127.0.0.1": true, "127.3.2.1": true, "::1": true,
+		"localhost": false, "10.0.0.1": false, "proxy.lycee.example": false, "": false, "::ffff:127.0.0.1": true,
+	} {
+		if got := loopback(host); got != want {
+			t.Errorf("loopback(%q) = %v, want %v", host, got, want)
+		}
+	}
+}

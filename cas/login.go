@@ -190,7 +190,7 @@ func (s *Server) redirectWithTicket(w http.ResponseWriter, r *http.Request, entr
 // logout under the session token, and audits it.
 func (s *Server) issue(ctx context.Context, c ent.Client, entry ent.CASService, service string, u ent.User, token string, fresh bool) (string, error) {
 	now := s.now()
-	t := &ticket{id: s.newTicketID(), service: service, entry: entry, user: u, issued: now, fresh: fresh}
+	t := &ticket{id: s.newTicketID("ST-"), service: service, entry: entry, user: u, issued: now, fresh: fresh, token: token}
 	if fresh {
 		t.authTime = now
 	} else {

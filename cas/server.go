@@ -43,8 +43,10 @@ type Config struct {
 	// the tickets issued under a session are forgotten, for single logout,
 	// after that long. Zero means 12 hours, ent's default.
 	SessionTTL time.Duration
-	// HTTPClient sends the back-channel single logout requests; nil means
-	// a client with a 5 s timeout that does not follow redirects.
+	// HTTPClient sends the back-channel single logout requests and the
+	// proxy callbacks (pgtUrl); nil means a client with a 5 s timeout that
+	// does not follow redirects and checks certificates against the
+	// system's roots. A proxy callback is further bounded to 3 s.
 	HTTPClient *http.Client
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
@@ -69,6 +71,13 @@ const (
 	sloWorkers = 4
 	sloQueue   = 1024
 	maxForm    = 64 << 10
+	// maxPGTs bounds the proxy-granting tickets alive at once,
+	// maxPGTsPerSession those of one portal session (oldest dropped), and
+	// maxProxyChain the proxies a proxy ticket may go through: validating
+	// a ticket that went through that many grants no further PGT.
+	maxPGTs           = 100_000
+	maxPGTsPerSession = 16
+	maxProxyChain     = 8
 )
 
 // Cookies.
@@ -93,6 +102,7 @@ type Server struct {
 	mux      *http.ServeMux
 	tickets  *ticketStore
 	sessions *sessionStore
+	pgts     *pgtStore
 	registry *registry
 
 	slo       chan sloJob
@@ -144,6 +154,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.tickets = newTicketStore(maxTickets, s.ttl)
 	s.sessions = newSessionStore(maxSessions, maxPerSession, sessionTTL)
+	s.pgts = newPGTStore(maxPGTs, maxPGTsPerSession, sessionTTL)
 	s.registry = newRegistry(cfg.Service)
 
 	s.mux = http.NewServeMux()
@@ -154,10 +165,13 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST /cas/login", s.loginPost)
 	s.mux.HandleFunc("GET /cas/logout", s.logout)
 	s.mux.HandleFunc("GET /cas/validate", s.validateCAS1)
-	for _, p := range []string{"/cas/serviceValidate", "/cas/proxyValidate"} {
+	for _, p := range []string{"/cas/serviceValidate", "/cas/p3/serviceValidate"} {
 		s.mux.HandleFunc("GET "+p, s.validateXML(false))
-		s.mux.HandleFunc("GET /cas/p3"+strings.TrimPrefix(p, "/cas"), s.validateXML(true))
 	}
+	for _, p := range []string{"/cas/proxyValidate", "/cas/p3/proxyValidate"} {
+		s.mux.HandleFunc("GET "+p, s.validateXML(true))
+	}
+	s.mux.HandleFunc("GET /cas/proxy", s.proxy)
 
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.slo = make(chan sloJob, sloQueue)
@@ -186,8 +200,9 @@ func (s *Server) Close() error {
 }
 
 // EndSession ends the CAS side of a portal session: the audit trail
-// records the logout and every service that received a ticket under the
-// session on this node gets a single logout request (in the background).
+// records the logout, the proxy-granting tickets obtained under the
+// session on this node are dropped, and every service that received a
+// ticket under it there gets a single logout request (in the background).
 // The portal's logout calls it; the event carries no client address (use
 // EndSessionFrom when the request is at hand). It does not expire the
 // cookie: the caller does.
@@ -203,7 +218,10 @@ func (s *Server) EndSessionFrom(ctx context.Context, sessionToken string, c ent.
 	}
 	u, err := s.cfg.Service.Authenticate(sessionToken)
 	known := err == nil
+	// The session first, then its PGTs: grantPGT adds a PGT, then checks
+	// the session is still there (see there).
 	entries, su, ok := s.sessions.take(sessionToken, s.now())
+	s.pgts.dropSession(sessionToken)
 	if !known && ok {
 		u, known = su, true
 	}
@@ -231,13 +249,19 @@ func (s *Server) audit(ctx context.Context, typ string, u ent.User, c ent.Client
 	})
 }
 
-// newTicketID returns "ST-" and 160 random bits, then the node's name.
-func (s *Server) newTicketID() string {
-	id := "ST-" + randomString(20)
-	if s.node != "" {
-		id += "-" + s.node
+// newTicketID returns prefix ("ST-", "PT-") and 160 random bits, then the
+// node's name.
+func (s *Server) newTicketID(prefix string) string {
+	return prefix + randomString(20) + s.nodeSuffix()
+}
+
+// nodeSuffix is "-<node>", the end of the tickets this node issues, or ""
+// for a node without a name.
+func (s *Server) nodeSuffix() string {
+	if s.node == "" {
+		return ""
 	}
-	return id
+	return "-" + s.node
 }
 
 // randomString returns n random bytes from crypto/rand, base64url-encoded.

@@ -44,6 +44,8 @@ type serviceResponse struct {
 				Value   string `xml:",chardata"`
 			} `xml:",any"`
 		} `xml:"http://www.yale.edu/tp/cas attributes"`
+		ProxyGrantingTicket string   `xml:"http://www.yale.edu/tp/cas proxyGrantingTicket"`
+		Proxies             []string `xml:"proxies>proxy"`
 	} `xml:"http://www.yale.edu/tp/cas authenticationSuccess"`
 	Failure *struct {
 		Code    string `xml:"code,attr"`
@@ -251,7 +253,8 @@ func TestP3Response(t *testing.T) {
 }
 
 // TestAllEndpointsReleaseAttributes: CAS 2 endpoints carry attributes too,
-// and proxyValidate validates service tickets (no proxy support).
+// proxyValidate validates service tickets, and a pgtUrl outside the
+// registry gets no proxy-granting ticket.
 func TestAllEndpointsReleaseAttributes(t *testing.T) {
 	f := newRegistry(t)
 	b := browser(t)
@@ -559,10 +562,11 @@ func FuzzRequests(f *testing.F) {
 	f.Add("http://[::1", "\x00\xff", "JSON")
 	f.Add("https://app.lycee.example/moodle/?"+strings.Repeat("&", 100), "PT-x", "false")
 	paths := []string{"/cas/login", "/cas/logout", "/cas/validate", "/cas/serviceValidate", "/cas/proxyValidate",
-		"/cas/p3/serviceValidate", "/cas/p3/proxyValidate"}
+		"/cas/p3/serviceValidate", "/cas/p3/proxyValidate", "/cas/proxy"}
 	f.Fuzz(func(t *testing.T, service, ticket, extra string) {
 		fx.audit.reset() // bounded memory over a long run
-		q := url.Values{"service": {service}, "ticket": {ticket}, "renew": {extra}, "gateway": {extra}, "format": {extra}}
+		q := url.Values{"service": {service}, "ticket": {ticket}, "renew": {extra}, "gateway": {extra}, "format": {extra},
+			"pgtUrl": {service}, "pgt": {ticket}, "targetService": {service}}
 		for _, p := range paths {
 			req := httptest.NewRequest(http.MethodGet, p+"?"+q.Encode(), nil)
 			w := httptest.NewRecorder()
@@ -581,6 +585,12 @@ func FuzzRequests(f *testing.F) {
 				var r serviceResponse
 				if err := xml.Unmarshal(w.Body.Bytes(), &r); err != nil {
 					t.Errorf("GET %s?%s: not XML: %v", p, q.Encode(), err)
+				}
+			}
+			if p == "/cas/proxy" && !strings.EqualFold(extra, "JSON") {
+				var r proxyResponse
+				if err := xml.Unmarshal(w.Body.Bytes(), &r); err != nil || r.Failure == nil {
+					t.Errorf("GET %s?%s = %s, want a proxyFailure (%v)", p, q.Encode(), w.Body, err)
 				}
 			}
 		}

@@ -8,15 +8,23 @@ import (
 	"atrium/ent"
 )
 
-// ticket is a service ticket: single use, valid for the store's TTL, bound
-// to the exact service URL it was issued for. It carries the user as
-// Authenticate (or Login) returned them when it was issued.
+// ticket is a service ticket (ST-…) or a proxy ticket (PT-…): single use,
+// valid for the store's TTL, bound to the exact service URL it was issued
+// for. It carries the user as Authenticate (or Login) returned them when it
+// was issued.
 type ticket struct {
 	id      string
 	service string         // the exact service URL
 	entry   ent.CASService // the registry entry the service matched
 	user    ent.User
 	issued  time.Time
+	// token is the portal session the ticket was issued under: a
+	// proxy-granting ticket obtained by validating this one keeps it, to
+	// check the session at each /cas/proxy and to die with it.
+	token string
+	// proxies is, for a proxy ticket, the callback URLs of the proxies it
+	// went through, newest first; nil for a service ticket.
+	proxies []string
 	// fresh marks a ticket issued right after the user presented their
 	// credentials, rather than from an existing session (single sign-on):
 	// only those pass a validation with renew=true.
@@ -186,6 +194,15 @@ func (ss *sessionStore) record(token string, u ent.User, e sloEntry, now time.Ti
 		cs.entries = append(cs.entries[:0], cs.entries[len(cs.entries)-ss.maxPer+1:]...)
 	}
 	cs.entries = append(cs.entries, e)
+}
+
+// has reports whether the session of token is remembered: it issued a
+// ticket on this node and has not logged out since (nor been forgotten).
+func (ss *sessionStore) has(token string) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	_, ok := ss.m[sessionKey(token)]
+	return ok
 }
 
 // take forgets the session of token and returns its live entries and its

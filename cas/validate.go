@@ -30,16 +30,22 @@ const internalErrorXML = `<cas:serviceResponse xmlns:cas="` + casNS + `"><cas:au
 `
 
 // validation is the outcome of a ticket validation: a ticket (success) or
-// a failure code and message.
+// a failure code and message; on success, the IOU of the proxy-granting
+// ticket granted to pgtUrl, if any, and what became of the request for
+// one (audit detail).
 type validation struct {
 	t       *ticket
 	code    string
 	message string
+	iou     string
+	pgtNote string
 }
 
 // check consumes the ticket of a validation request and checks it. The
-// ticket is consumed whatever the outcome: a ticket validates once.
-func (s *Server) check(r *http.Request) validation {
+// ticket is consumed whatever the outcome: a ticket validates once. Proxy
+// tickets pass only where acceptProxy (/cas/proxyValidate): a service
+// validating at /cas/serviceValidate accepts no proxied authentication.
+func (s *Server) check(r *http.Request, acceptProxy bool) validation {
 	q := r.URL.Query()
 	service, id := q.Get("service"), q.Get("ticket")
 	switch {
@@ -56,6 +62,9 @@ func (s *Server) check(r *http.Request) validation {
 		return validation{code: codeInvalidTicket, message: "Ticket " + id + " inconnu ou déjà utilisé."}
 	case s.tickets.expired(t, s.now()):
 		return validation{t: t, code: codeInvalidTicket, message: "Ticket " + id + " expiré."}
+	case t.proxies != nil && !acceptProxy:
+		return validation{t: t, code: codeInvalidTicket,
+			message: "Le ticket " + id + " est un ticket de proxy : seul /cas/proxyValidate l'accepte."}
 	case t.service != service:
 		return validation{t: t, code: codeInvalidService, message: "Le ticket " + id + " n'a pas été délivré pour ce service."}
 	case flag(q.Get("renew")) && !t.fresh:
@@ -65,26 +74,43 @@ func (s *Server) check(r *http.Request) validation {
 	return validation{t: t}
 }
 
-// auditValidation records the outcome of a validation.
+// auditValidation records the outcome of a validation; the detail names
+// the proxies of a proxy ticket and what became of pgtUrl.
 func (s *Server) auditValidation(r *http.Request, v validation) {
 	var u ent.User
+	var details []string
+	if v.code != "" {
+		details = append(details, v.code+": "+v.message)
+	}
 	if v.t != nil {
 		u = v.t.user
+		if d := proxiesDetail(v.t.proxies); d != "" {
+			details = append(details, d)
+		}
 	}
-	service := r.URL.Query().Get("service")
-	if len(service) > maxServiceURL {
-		service = service[:maxServiceURL]
+	if v.pgtNote != "" {
+		details = append(details, v.pgtNote)
 	}
-	if v.code == "" {
-		s.audit(r.Context(), ent.AuditTicketSuccess, u, clientOf(r), service, "")
-		return
+	service := truncate(r.URL.Query().Get("service"), maxServiceURL)
+	typ := ent.AuditTicketSuccess
+	if v.code != "" {
+		typ = ent.AuditTicketFailure
 	}
-	s.audit(r.Context(), ent.AuditTicketFailure, u, clientOf(r), service, v.code+": "+v.message)
+	s.audit(r.Context(), typ, u, clientOf(r), service, strings.Join(details, " ; "))
+}
+
+// truncate cuts s to at most n bytes.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 // validateCAS1 serves /cas/validate (CAS 1): "yes\n<login>\n" or "no\n\n".
+// It accepts service tickets only.
 func (s *Server) validateCAS1(w http.ResponseWriter, r *http.Request) {
-	v := s.check(r)
+	v := s.check(r, false)
 	s.auditValidation(r, v)
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=utf-8")
@@ -96,14 +122,23 @@ func (s *Server) validateCAS1(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "yes\n"+v.t.user.Login+"\n")
 }
 
-// validateXML serves /cas/serviceValidate and /cas/proxyValidate (CAS 2),
-// and their /cas/p3/ twins (CAS 3). All four release the attributes (CAS 2
-// clients read them too); none issues proxy tickets: pgtUrl is ignored and
-// proxyValidate validates service tickets only. format=JSON answers in
-// JSON rather than XML.
-func (s *Server) validateXML(cas3 bool) http.HandlerFunc {
+// validateXML serves /cas/serviceValidate and /cas/p3/serviceValidate
+// (service tickets), or with acceptProxy /cas/proxyValidate and
+// /cas/p3/proxyValidate (service and proxy tickets). All four release the
+// attributes (CAS 2 clients read them too) and grant a proxy-granting
+// ticket to pgtUrl. format=JSON answers in JSON rather than XML.
+func (s *Server) validateXML(acceptProxy bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		v := s.check(r)
+		v := s.check(r, acceptProxy)
+		if pgtURL := r.URL.Query().Get("pgtUrl"); v.code == "" && pgtURL != "" {
+			var refusal string
+			v.iou, refusal = s.grantPGT(r.Context(), v.t, pgtURL)
+			if refusal != "" {
+				v.pgtNote = "PGT refusé à " + truncate(pgtURL, maxServiceURL) + " : " + refusal
+			} else {
+				v.pgtNote = "PGT délivré à " + pgtURL
+			}
+		}
 		s.auditValidation(r, v)
 		h := w.Header()
 		h.Set("Cache-Control", "no-store")
@@ -138,70 +173,91 @@ func successAttributes(t *ticket) []attr {
 	return append(out, attributes(t.entry.Profile, t.user)...)
 }
 
-// xmlResponse encodes a cas:serviceResponse. encoding/xml escapes every
-// value; element names are ours.
+// xmlWriter writes a CAS XML response element by element and keeps the
+// first error. encoding/xml escapes every value; element names are ours,
+// in the cas: prefix.
+type xmlWriter struct {
+	buf bytes.Buffer
+	e   *xml.Encoder
+	err error
+}
+
+func newXMLWriter() *xmlWriter {
+	x := &xmlWriter{}
+	x.e = xml.NewEncoder(&x.buf)
+	return x
+}
+
+// nsAttr declares the CAS namespace on the root element.
+func nsAttr() xml.Attr { return xml.Attr{Name: xml.Name{Local: "xmlns:cas"}, Value: casNS} }
+
+func (x *xmlWriter) token(t xml.Token) {
+	if x.err == nil {
+		x.err = x.e.EncodeToken(t)
+	}
+}
+
+func (x *xmlWriter) start(name string, attrs ...xml.Attr) {
+	x.token(xml.StartElement{Name: xml.Name{Local: "cas:" + name}, Attr: attrs})
+}
+
+func (x *xmlWriter) end(name string) { x.token(xml.EndElement{Name: xml.Name{Local: "cas:" + name}}) }
+
+func (x *xmlWriter) text(name, value string) {
+	x.start(name)
+	x.token(xml.CharData(value))
+	x.end(name)
+}
+
+// failure writes <cas:name code="code">message</cas:name>.
+func (x *xmlWriter) failure(name, code, message string) {
+	x.start(name, xml.Attr{Name: xml.Name{Local: "code"}, Value: code})
+	x.token(xml.CharData(message))
+	x.end(name)
+}
+
+// bytes returns the document, one line and a newline.
+func (x *xmlWriter) bytes() ([]byte, error) {
+	if x.err == nil {
+		x.err = x.e.Flush()
+	}
+	if x.err != nil {
+		return nil, x.err
+	}
+	x.buf.WriteByte('\n')
+	return x.buf.Bytes(), nil
+}
+
+// xmlResponse encodes a cas:serviceResponse: the user, the attributes,
+// the IOU of a proxy-granting ticket, the proxies of a proxy ticket (the
+// order of the CAS 3 schema).
 func xmlResponse(v validation) ([]byte, error) {
-	var buf bytes.Buffer
-	e := xml.NewEncoder(&buf)
-	start := func(name string, attrs ...xml.Attr) error {
-		return e.EncodeToken(xml.StartElement{Name: xml.Name{Local: "cas:" + name}, Attr: attrs})
+	x := newXMLWriter()
+	x.start("serviceResponse", nsAttr())
+	if v.code != "" {
+		x.failure("authenticationFailure", v.code, v.message)
+	} else {
+		x.start("authenticationSuccess")
+		x.text("user", v.t.user.Login)
+		x.start("attributes")
+		for _, a := range successAttributes(v.t) {
+			x.text(a.Name, a.Value)
+		}
+		x.end("attributes")
+		if v.iou != "" {
+			x.text("proxyGrantingTicket", v.iou)
+		}
+		if len(v.t.proxies) > 0 {
+			x.start("proxies")
+			for _, p := range v.t.proxies {
+				x.text("proxy", p)
+			}
+			x.end("proxies")
+		}
+		x.end("authenticationSuccess")
 	}
-	end := func(name string) error { return e.EncodeToken(xml.EndElement{Name: xml.Name{Local: "cas:" + name}}) }
-	text := func(name, value string) error {
-		if err := start(name); err != nil {
-			return err
-		}
-		if err := e.EncodeToken(xml.CharData(value)); err != nil {
-			return err
-		}
-		return end(name)
-	}
-	err := func() error {
-		if err := start("serviceResponse", xml.Attr{Name: xml.Name{Local: "xmlns:cas"}, Value: casNS}); err != nil {
-			return err
-		}
-		if v.code != "" {
-			if err := start("authenticationFailure", xml.Attr{Name: xml.Name{Local: "code"}, Value: v.code}); err != nil {
-				return err
-			}
-			if err := e.EncodeToken(xml.CharData(v.message)); err != nil {
-				return err
-			}
-			if err := end("authenticationFailure"); err != nil {
-				return err
-			}
-		} else {
-			if err := start("authenticationSuccess"); err != nil {
-				return err
-			}
-			if err := text("user", v.t.user.Login); err != nil {
-				return err
-			}
-			if err := start("attributes"); err != nil {
-				return err
-			}
-			for _, a := range successAttributes(v.t) {
-				if err := text(a.Name, a.Value); err != nil {
-					return err
-				}
-			}
-			if err := end("attributes"); err != nil {
-				return err
-			}
-			if err := end("authenticationSuccess"); err != nil {
-				return err
-			}
-		}
-		if err := end("serviceResponse"); err != nil {
-			return err
-		}
-		return e.Flush()
-	}()
-	if err != nil {
-		return nil, err
-	}
-	buf.WriteByte('\n')
-	return buf.Bytes(), nil
+	x.end("serviceResponse")
+	return x.bytes()
 }
 
 // jsonResponse encodes the JSON form of a serviceResponse (CAS 3,
@@ -212,8 +268,10 @@ func jsonResponse(v validation) ([]byte, error) {
 		Description string `json:"description"`
 	}
 	type success struct {
-		User       string              `json:"user"`
-		Attributes map[string][]string `json:"attributes"`
+		User                string              `json:"user"`
+		Attributes          map[string][]string `json:"attributes"`
+		ProxyGrantingTicket string              `json:"proxyGrantingTicket,omitempty"`
+		Proxies             []string            `json:"proxies,omitempty"`
 	}
 	type response struct {
 		Success *success `json:"authenticationSuccess,omitempty"`
@@ -227,9 +285,14 @@ func jsonResponse(v validation) ([]byte, error) {
 		for _, a := range successAttributes(v.t) {
 			attrs[a.Name] = append(attrs[a.Name], a.Value)
 		}
-		resp.Success = &success{User: v.t.user.Login, Attributes: attrs}
+		resp.Success = &success{User: v.t.user.Login, Attributes: attrs, ProxyGrantingTicket: v.iou, Proxies: v.t.proxies}
 	}
-	b, err := json.Marshal(map[string]response{"serviceResponse": resp})
+	return marshalJSON(map[string]response{"serviceResponse": resp})
+}
+
+// marshalJSON encodes v on one line, with a newline.
+func marshalJSON(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
 	}
