@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -174,7 +173,7 @@ func (s *Server) redirectWithTicket(w http.ResponseWriter, r *http.Request, entr
 	id, err := s.issue(r.Context(), clientOf(r), entry, service, u, token, fresh)
 	if errors.Is(err, errTooManyTickets) {
 		s.log.Warn("cas ticket store full")
-		w.Header().Set("Retry-After", busyRetryAfter)
+		w.Header().Set("Retry-After", strconv.Itoa(int(ent.BusyRetryAfter/time.Second)))
 		s.message(w, http.StatusServiceUnavailable, "Service surchargé", "Trop de connexions en cours : réessayez dans quelques secondes.")
 		return
 	}
@@ -280,38 +279,25 @@ func sameOrigin(r *http.Request) bool {
 }
 
 // loginFailure maps an error of Login to a status and the French message
-// the user reads: the portal's messages.
+// the user reads (ent's, as on the portal).
 func loginFailure(err error) (int, string) {
+	msg, ok := ent.LoginRefusal(err)
 	switch {
-	case errors.Is(err, ent.ErrBadCredentials):
-		return http.StatusUnauthorized, "Identifiant ou mot de passe incorrect."
+	case !ok:
+		return http.StatusInternalServerError, "Une erreur interne est survenue. Veuillez réessayer plus tard."
 	case errors.Is(err, ent.ErrTooManyAttempts):
-		n := 1
-		if tm, ok := errors.AsType[*ent.TooManyAttemptsError](err); ok {
-			n = max(1, int((tm.RetryAfter+time.Minute-1)/time.Minute))
-		}
-		unit := "minute"
-		if n > 1 {
-			unit = "minutes"
-		}
-		return http.StatusTooManyRequests, fmt.Sprintf("Trop de tentatives de connexion : réessayez dans %d %s.", n, unit)
+		return http.StatusTooManyRequests, msg
 	case errors.Is(err, ent.ErrBusy):
-		return http.StatusServiceUnavailable, "Trop de connexions en cours : réessayez dans quelques secondes."
+		return http.StatusServiceUnavailable, msg
 	}
-	return http.StatusInternalServerError, "Une erreur interne est survenue. Veuillez réessayer plus tard."
+	return http.StatusUnauthorized, msg
 }
-
-// busyRetryAfter is the Retry-After sent with ErrBusy, in seconds.
-const busyRetryAfter = "5"
 
 // setRetryAfter sets the Retry-After header (seconds, rounded up) of a
 // refusal that passes with time.
 func setRetryAfter(w http.ResponseWriter, err error) {
-	if tm, ok := errors.AsType[*ent.TooManyAttemptsError](err); ok {
-		secs := max(1, int64((tm.RetryAfter+time.Second-1)/time.Second))
-		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-	} else if errors.Is(err, ent.ErrBusy) {
-		w.Header().Set("Retry-After", busyRetryAfter)
+	if d := ent.RetryAfter(err); d > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(max(1, int64((d+time.Second-1)/time.Second)), 10))
 	}
 }
 

@@ -221,35 +221,31 @@ func status(err error) (int, string) {
 		return http.StatusNotFound, "Page introuvable."
 	case errors.Is(err, ent.ErrBadSession):
 		return http.StatusUnauthorized, "Session expirée : veuillez vous reconnecter."
-	case errors.Is(err, ent.ErrBadCredentials):
-		return http.StatusUnauthorized, "Identifiant ou mot de passe incorrect."
-	case errors.Is(err, ent.ErrTooManyAttempts):
-		n := 1
-		if tm, ok := errors.AsType[*ent.TooManyAttemptsError](err); ok {
-			n = max(1, int((tm.RetryAfter+time.Minute-1)/time.Minute))
-		}
-		unit := "minute"
-		if n > 1 {
-			unit = "minutes"
-		}
-		return http.StatusTooManyRequests, fmt.Sprintf("Trop de tentatives de connexion : réessayez dans %d %s.", n, unit)
-	case errors.Is(err, ent.ErrBusy):
-		return http.StatusServiceUnavailable, "Trop de connexions en cours : réessayez dans quelques secondes."
+	case errors.Is(err, ent.ErrBadCredentials), errors.Is(err, ent.ErrTooManyAttempts), errors.Is(err, ent.ErrBusy):
+		msg, _ := ent.LoginRefusal(err)
+		return loginStatus(err), msg
 	}
 	return http.StatusInternalServerError, "Une erreur interne est survenue. Veuillez réessayer plus tard."
 }
 
-// busyRetryAfter is the Retry-After sent with ErrBusy, in seconds.
-const busyRetryAfter = "5"
+// loginStatus is the HTTP status of a refused login.
+func loginStatus(err error) int {
+	switch {
+	case errors.Is(err, ent.ErrBadCredentials):
+		return http.StatusUnauthorized
+	case errors.Is(err, ent.ErrTooManyAttempts):
+		return http.StatusTooManyRequests
+	case errors.Is(err, ent.ErrBusy):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
 
 // setRetryAfter sets the Retry-After header (seconds, rounded up) of a
 // refusal that passes with time: ErrTooManyAttempts and ErrBusy.
 func setRetryAfter(w http.ResponseWriter, err error) {
-	if tm, ok := errors.AsType[*ent.TooManyAttemptsError](err); ok {
-		secs := max(1, int64((tm.RetryAfter+time.Second-1)/time.Second))
-		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-	} else if errors.Is(err, ent.ErrBusy) {
-		w.Header().Set("Retry-After", busyRetryAfter)
+	if d := ent.RetryAfter(err); d > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(max(1, int64((d+time.Second-1)/time.Second)), 10))
 	}
 }
 
