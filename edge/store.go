@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	bolt "go.etcd.io/bbolt"
 
 	"atrium/record"
@@ -529,4 +530,105 @@ func (r *reader) getIndexed(partition, id string) (record.Record, bool, error) {
 		return record.Record{}, false, fmt.Errorf("get %s/%s: %w: %w", partition, id, ErrCorrupt, err)
 	}
 	return rec, true, nil
+}
+
+// purgeChunk bounds how many records one PurgeLocal transaction deletes,
+// so that local commands are not held up behind a large purge.
+const purgeChunk = 1000
+
+// PurgeLocal deletes for good the records of the lycée's own audit trail
+// (record.AuditPartition of its UAI, the only partition the edge holds
+// that central never sends) whose ids were minted before cutoff, except
+// those keep keeps (nil keeps none), and returns how many went. The edge
+// recorded these entries itself and central keeps its own copy, so the
+// deletion is local: no command, nothing in the outbox. Records are walked
+// oldest id first (UUIDv7) and the walk stops at the first id minted at or
+// after cutoff; a record with another kind of id is judged by keep alone.
+// Any other partition is refused with ErrForeignPartition: the lycée's
+// records change only through commands and central's feed.
+func (s *Store) PurgeLocal(partition string, cutoff time.Time, keep func(record.Record) bool) (int, error) {
+	if partition != record.AuditPartition(s.uai) {
+		return 0, fmt.Errorf("%w: purge %s: only the lycée's audit trail is purged locally", ErrForeignPartition, partition)
+	}
+	prefix := join(partition, "")
+	var after []byte // the last key examined; nil before the first
+	total := 0
+	for {
+		select {
+		case <-s.closing:
+			return total, ErrClosed
+		default:
+		}
+		done, n := false, 0
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			r := newReader(tx)
+			c := r.records.Cursor()
+			k, v := c.Seek(prefix)
+			if after != nil {
+				if k, v = c.Seek(after); bytes.Equal(k, after) {
+					k, v = c.Next()
+				}
+			}
+			var dead []record.Record
+			for ; k != nil && bytes.HasPrefix(k, prefix) && len(dead) < purgeChunk; k, v = c.Next() {
+				if t, ok := uuidV7Time(k[len(prefix):]); ok && !t.Before(cutoff) {
+					done = true
+					break
+				}
+				after = bytes.Clone(k)
+				rec, err := record.DecodeRecord(v)
+				if err != nil {
+					return fmt.Errorf("%w: record %q: %w", ErrCorrupt, k, err)
+				}
+				if keep == nil || !keep(rec) {
+					dead = append(dead, rec)
+				}
+			}
+			if k == nil || !bytes.HasPrefix(k, prefix) {
+				done = true
+			}
+			for _, rec := range dead {
+				if err := r.remove(rec); err != nil {
+					return err
+				}
+			}
+			n = len(dead)
+			return nil
+		})
+		if err != nil {
+			return total, fmt.Errorf("edge: purge %s: %w", partition, err)
+		}
+		total += n
+		if done {
+			return total, nil
+		}
+	}
+}
+
+// remove deletes rec and its index entries.
+func (r *reader) remove(rec record.Record) error {
+	r.writes++
+	self := join(rec.Partition, rec.ID)
+	if !rec.Deleted {
+		if err := r.kinds.Delete(join3(rec.Partition, rec.Kind, rec.ID)); err != nil {
+			return err
+		}
+		if k := join(rec.Kind, rec.Key); rec.Key != "" && bytes.Equal(r.keys.Get(k), self) {
+			if err := r.keys.Delete(k); err != nil {
+				return err
+			}
+		}
+	}
+	return r.records.Delete(self)
+}
+
+// uuidV7Time returns the creation time a UUIDv7 id carries, or ok=false
+// for another kind of id.
+func uuidV7Time(id []byte) (time.Time, bool) {
+	u, err := uuid.ParseBytes(id)
+	if err != nil || u.Version() != 7 {
+		return time.Time{}, false
+	}
+	ms := int64(u[0])<<40 | int64(u[1])<<32 | int64(u[2])<<24 | int64(u[3])<<16 | int64(u[4])<<8 | int64(u[5])
+	return time.UnixMilli(ms), true
 }

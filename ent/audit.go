@@ -32,9 +32,12 @@ import (
 // derives the record's partition from ev.UAI and refuses a command whose
 // partition disagrees.
 //
-// Retention: entries older than AuditRetention are not returned by
-// SearchAudit. They are not purged yet (see docs: an "audit.purge"
-// operator command is to do).
+// Retention: entries are kept AuditRetention (a year), then go. SearchAudit
+// never returns older ones; at central the raft leader purges them once a
+// day with "audit.purge" commands (auditpurge.go: PurgeAudit, which
+// tombstones at most MaxAuditPurge entries per command, oldest first), and
+// each edge deletes its own local copies (edge.Store.PurgeLocal with
+// AuditExpired). docs/api.md describes it for operators.
 
 // Types of audit events.
 const (
@@ -125,7 +128,8 @@ const (
 )
 
 // AuditRetention is how long the audit trail is kept: SearchAudit returns
-// nothing older.
+// nothing older, and the daily purges remove older entries (PurgeAudit at
+// central, edge.Store.PurgeLocal at an edge).
 const AuditRetention = 365 * 24 * time.Hour
 
 // auditTimeout bounds how long recording an event may hold up the request

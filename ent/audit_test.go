@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -335,5 +336,231 @@ func TestAuditTruncatesLongFields(t *testing.T) {
 	}
 	if n := len([]rune(got[0].UserAgent)); n != 512 {
 		t.Errorf("stored user agent = %d characters, want 512", n)
+	}
+}
+
+// v7ID returns a UUIDv7 minted at unix millisecond ms, told apart by n.
+func v7ID(ms int64, n int) string {
+	return fmt.Sprintf("%08x-%04x-7000-8000-%012x", ms>>16, ms&0xffff, n)
+}
+
+const day = int64(24 * time.Hour / time.Millisecond)
+
+// auditEntry is a failed login of eleve.a in lycée uai's trail, minted
+// (id) at mintedMs and happened (event time) at atMs.
+func auditEntry(t testing.TB, uai string, n int, mintedMs, atMs int64) record.Record {
+	ev := ent.AuditEvent{ID: v7ID(mintedMs, n), Type: ent.AuditLoginFailure, Time: time.UnixMilli(atMs).UTC(),
+		Login: "eleve.a", UAI: uai, IP: "192.0.2.7", Detail: ent.AuditBadPassword}
+	return record.Record{Partition: record.AuditPartition(uai), ID: ev.ID, Kind: ent.KindAudit, Body: mustJSON(t, ev)}
+}
+
+func purgeCmd(t testing.TB, origin, partition string, a ent.AuditPurgeArgs) record.Command {
+	return record.Command{Origin: origin, Op: ent.OpAuditPurge, Partition: partition, Args: mustJSON(t, a), Time: t0}
+}
+
+// live lists the ids of the live records of partition, oldest first.
+func live(t testing.TB, r record.Reader, partition string) []string {
+	t.Helper()
+	var ids []string
+	if err := r.Scan(partition, ent.KindAudit, func(rec record.Record) error {
+		ids = append([]string{rec.ID}, ids...)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+func TestExecAuditPurgeRefusals(t *testing.T) {
+	trailA := record.AuditPartition(uaiA)
+	cutoff := t0 - ent.AuditRetention.Milliseconds()
+	ok := ent.AuditPurgeArgs{Partition: trailA, Before: cutoff, Limit: 10}
+	with := func(f func(*ent.AuditPurgeArgs)) ent.AuditPurgeArgs { a := ok; f(&a); return a }
+	withUser := purgeCmd(t, record.OriginCentral, trailA, ok)
+	withUser.User = auditorA.ID
+	tests := []struct {
+		name string
+		cmd  record.Command
+		code string
+	}{
+		{"operator", purgeCmd(t, record.OriginCentral, trailA, ok), ""},
+		{"the Région's trail", purgeCmd(t, record.OriginCentral, "audit:region", with(func(a *ent.AuditPurgeArgs) { a.Partition = "audit:region" })), ""},
+		{"limit at most", purgeCmd(t, record.OriginCentral, trailA, with(func(a *ent.AuditPurgeArgs) { a.Limit = ent.MaxAuditPurge })), ""},
+		{"from the lycée's edge", purgeCmd(t, uaiA, trailA, ok), "forbidden"},
+		{"from the lycée's edge, its partition", purgeCmd(t, uaiA, uaiA, ok), "forbidden"},
+		{"a user's command", withUser, "forbidden"},
+		{"not an audit partition", purgeCmd(t, record.OriginCentral, uaiA, with(func(a *ent.AuditPurgeArgs) { a.Partition = uaiA })), "invalid"},
+		{"audit of a bad UAI", purgeCmd(t, record.OriginCentral, "audit:nimporte", with(func(a *ent.AuditPurgeArgs) { a.Partition = "audit:nimporte" })), "invalid"},
+		{"command in another partition", purgeCmd(t, record.OriginCentral, record.AuditPartition(uaiB), ok), "invalid"},
+		{"no limit", purgeCmd(t, record.OriginCentral, trailA, with(func(a *ent.AuditPurgeArgs) { a.Limit = 0 })), "invalid"},
+		{"limit too large", purgeCmd(t, record.OriginCentral, trailA, with(func(a *ent.AuditPurgeArgs) { a.Limit = ent.MaxAuditPurge + 1 })), "invalid"},
+		{"no cutoff", purgeCmd(t, record.OriginCentral, trailA, with(func(a *ent.AuditPurgeArgs) { a.Before = 0 })), "invalid"},
+		{"cutoff within the year", purgeCmd(t, record.OriginCentral, trailA, with(func(a *ent.AuditPurgeArgs) { a.Before = cutoff + 1 })), "forbidden"},
+		{"malformed", record.Command{Origin: record.OriginCentral, Op: ent.OpAuditPurge, Partition: trailA, Args: []byte("{"), Time: t0}, "invalid"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tx := &countingTx{Tx: fixtureTx(t)}
+			old := auditEntry(t, uaiA, 1, t0-400*day, t0-400*day)
+			if err := tx.Put(old); err != nil {
+				t.Fatal(err)
+			}
+			tx.puts = 0
+			err := ent.Exec(tx, tt.cmd)
+			if code(err) != tt.code {
+				t.Fatalf("Exec(%s) error = %v, want %q", tt.name, err, tt.code)
+			}
+			if tt.code != "" && tx.puts != 0 {
+				t.Errorf("Exec(%s) refused but wrote %d records", tt.name, tx.puts)
+			}
+		})
+	}
+}
+
+func TestExecAuditPurge(t *testing.T) {
+	trailA, trailB := record.AuditPartition(uaiA), record.AuditPartition(uaiB)
+	tx := &countingTx{Tx: fixtureTx(t)}
+	old := t0 - 400*day
+	var oldA []string
+	for i := range 5 {
+		r := auditEntry(t, uaiA, i, old+int64(i)*60_000, old+int64(i)*60_000)
+		oldA = append(oldA, r.ID)
+		tx.Put(r)
+	}
+	kept := []record.Record{
+		auditEntry(t, uaiA, 10, t0-300*day, t0-300*day), // within the year
+		auditEntry(t, uaiA, 11, t0-day, t0-day),
+		auditEntry(t, uaiA, 12, old, t0-day), // minted long ago, happened recently: its time decides
+		auditEntry(t, uaiB, 13, old, old),    // another lycée's trail
+	}
+	for _, r := range kept {
+		tx.Put(r)
+	}
+	want := func(ids ...string) []string { return ids }
+	keptA := want(kept[2].ID, kept[0].ID, kept[1].ID) // oldest id first
+	tx.puts = 0
+
+	purge := purgeCmd(t, record.OriginCentral, trailA, ent.AuditPurgeArgs{Partition: trailA, Before: t0 - ent.AuditRetention.Milliseconds(), Limit: 3})
+	if err := ent.Exec(tx, purge); err != nil {
+		t.Fatalf("Exec(purge, limit 3) = %v", err)
+	}
+	if tx.puts != 3 {
+		t.Errorf("Exec(purge, limit 3) wrote %d records, want 3", tx.puts)
+	}
+	// The oldest three went first.
+	if diff := cmp.Diff(append(append([]string{}, keptA[:1]...), append(oldA[3:], keptA[1:]...)...), live(t, tx, trailA)); diff != "" {
+		t.Errorf("live entries after the first purge (-want +got):\n%s", diff)
+	}
+	for _, id := range oldA[:3] {
+		rec, ok, _ := tx.Get(trailA, id)
+		if !ok || !rec.Deleted || rec.Body != nil {
+			t.Errorf("Get(%s) after purge = %+v, %v, want a tombstone without body", id, rec, ok)
+		}
+	}
+	if err := ent.Exec(tx, purge); err != nil {
+		t.Fatalf("Exec(purge again) = %v", err)
+	}
+	if diff := cmp.Diff(keptA, live(t, tx, trailA)); diff != "" {
+		t.Errorf("live entries after the second purge (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(want(kept[3].ID), live(t, tx, trailB)); diff != "" {
+		t.Errorf("lycée B's trail after purging A's (-want +got):\n%s", diff)
+	}
+	// Nothing is left to purge: replaying the command writes nothing.
+	before := tx.puts
+	if err := ent.Exec(tx, purge); err != nil || tx.puts != before {
+		t.Errorf("Exec(replay) = %v with %d writes, want nil and none", err, tx.puts-before)
+	}
+}
+
+// seedExec executes ent.Exec's commands, and "test.seed" commands whose
+// args are records written as they are (to fill a trail quickly).
+func seedExec(tx record.Tx, cmd record.Command) error {
+	if cmd.Op != "test.seed" {
+		return ent.Exec(tx, cmd)
+	}
+	var recs []record.Record
+	if err := json.Unmarshal(cmd.Args, &recs); err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if err := tx.Put(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PurgeAudit submits as many commands as it takes, and leaves the entries
+// of the year.
+func TestPurgeAudit(t *testing.T) {
+	trailA := record.AuditPartition(uaiA)
+	st := enttest.New(seedExec)
+	var recs []record.Record
+	n := ent.MaxAuditPurge + 7
+	old := t0 - 2*366*day
+	for i := range n {
+		ms := old + int64(i)*1000
+		recs = append(recs, auditEntry(t, uaiA, i, ms, ms))
+	}
+	recent := auditEntry(t, uaiA, n, t0-day, t0-day)
+	recs = append(recs, recent)
+	if err := st.Submit(t.Context(), record.Command{Op: "test.seed", Args: mustJSON(t, recs), Time: t0}); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := ent.PurgeAudit(t.Context(), st, trailA, time.UnixMilli(t0))
+	if err != nil || got != n {
+		t.Fatalf("PurgeAudit = %d, %v, want %d, nil", got, err, n)
+	}
+	var purges int
+	for _, c := range st.Commands() {
+		if c.Op == ent.OpAuditPurge {
+			purges++
+		}
+	}
+	if purges != 2 {
+		t.Errorf("audit.purge commands = %d, want 2 (%d entries, %d per command)", purges, n, ent.MaxAuditPurge)
+	}
+	st.View(func(r record.Reader) error {
+		if diff := cmp.Diff([]string{recent.ID}, live(t, r, trailA)); diff != "" {
+			t.Errorf("live entries after PurgeAudit (-want +got):\n%s", diff)
+		}
+		return nil
+	})
+	// Nothing is left: another run submits nothing.
+	if got, err := ent.PurgeAudit(t.Context(), st, trailA, time.UnixMilli(t0)); err != nil || got != 0 {
+		t.Errorf("PurgeAudit again = %d, %v, want 0, nil", got, err)
+	}
+	if _, err := ent.PurgeAudit(t.Context(), st, uaiA, time.UnixMilli(t0)); err == nil {
+		t.Errorf("PurgeAudit(%s) = nil error, want a refusal: not an audit partition", uaiA)
+	}
+}
+
+func TestAuditExpired(t *testing.T) {
+	cutoff := time.UnixMilli(t0)
+	entry := func(at int64) record.Record { return auditEntry(t, uaiA, 1, at, at) }
+	tomb := entry(t0 - 1)
+	tomb.Deleted = true
+	other := entry(t0 - 1)
+	other.Kind = ent.KindNews
+	bad := entry(t0 - 1)
+	bad.Body = []byte("{")
+	tests := []struct {
+		name string
+		rec  record.Record
+		want bool
+	}{
+		{"before the cutoff", entry(t0 - 1), true},
+		{"at the cutoff", entry(t0), false},
+		{"after", entry(t0 + 1), false},
+		{"tombstone", tomb, false},
+		{"not an audit entry", other, false},
+		{"undecodable", bad, false},
+	}
+	for _, tt := range tests {
+		if got := ent.AuditExpired(tt.rec, cutoff); got != tt.want {
+			t.Errorf("AuditExpired(%s) = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

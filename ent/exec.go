@@ -49,6 +49,8 @@ func Exec(tx record.Tx, cmd record.Command) error {
 		return execAccountReset(tx, cmd)
 	case OpAuditRecord:
 		return execAuditRecord(tx, cmd)
+	case OpAuditPurge:
+		return execAuditPurge(tx, cmd)
 	}
 	return record.Reject("invalid", "Opération inconnue : "+cmd.Op+".")
 }

@@ -59,6 +59,7 @@ const (
 	OpCASServicePut   = "cas.service.put"   // operator: add or change a CAS service
 	OpCASServiceDel   = "cas.service.remove"
 	OpAuditRecord     = "audit.record"  // a node records an authentication or a ticket validation
+	OpAuditPurge      = "audit.purge"   // operator: remove the audit entries past their retention
 	OpImportReport    = "import.report" // operator: store a directory import's report
 )
 

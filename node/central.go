@@ -116,7 +116,79 @@ func StartCentral(ctx context.Context, cfg CentralConfig) (*Central, error) {
 			log.Error("central services stopped", "err", err)
 		}
 	})
+	c.proc.run(c.purgeAuditLoop)
 	return c, nil
+}
+
+// The audit trail's purge: the raft leader runs it once it caught up, then
+// every auditPurgeEvery; every node checks every auditPurgeCheck whether it
+// leads (a new leader purges within that time). A failed purge is tried
+// again after auditPurgeRetry.
+const (
+	auditPurgeEvery = 24 * time.Hour
+	auditPurgeCheck = time.Minute
+	auditPurgeRetry = time.Hour
+)
+
+// purgeAuditLoop purges the audit trail while this node is the leader.
+func (c *Central) purgeAuditLoop(ctx context.Context) {
+	if err := c.waitCaughtUp(ctx); err != nil {
+		return
+	}
+	tick := time.NewTicker(auditPurgeCheck)
+	defer tick.Stop()
+	var due time.Time // zero: at once
+	for {
+		if now := time.Now(); c.Node.IsLeader() && !now.Before(due) {
+			due = now.Add(auditPurgeEvery)
+			if _, err := c.PurgeAudit(ctx, now); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				c.log.Error("purge audit trail", "err", err)
+				due = now.Add(auditPurgeRetry)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// PurgeAudit removes, through raft, the entries of every audit partition
+// (record.AuditPartition) that passed their retention at now
+// (ent.AuditCutoff), and returns how many went. It runs at any node (the
+// commands are forwarded to the leader); the node's loop runs it daily at
+// the leader. It goes on with the next partition after a failure and
+// returns the first.
+func (c *Central) PurgeAudit(ctx context.Context, now time.Time) (int, error) {
+	parts, err := c.Node.Partitions()
+	if err != nil {
+		return 0, fmt.Errorf("purge audit: list partitions: %w", err)
+	}
+	total, partitions := 0, 0
+	var first error
+	for _, p := range parts {
+		if !ent.IsAuditPartition(p) {
+			continue
+		}
+		partitions++
+		n, err := ent.PurgeAudit(ctx, c.Node, p, now)
+		total += n
+		if n > 0 {
+			c.log.Info("audit entries purged", "partition", p, "purged", n)
+		}
+		if err != nil && first == nil {
+			first = err
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	c.log.Info("audit trail purged", "purged", total, "partitions", partitions, "before", ent.AuditCutoff(now))
+	return total, first
 }
 
 // serveWhenReady waits for the cluster's secrets, then installs the portal,

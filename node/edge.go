@@ -20,6 +20,7 @@ import (
 	"atrium/ent"
 	"atrium/health"
 	"atrium/portal"
+	"atrium/record"
 )
 
 // EdgeConfig configures a lycée's edge appliance.
@@ -147,8 +148,41 @@ func StartEdge(ctx context.Context, cfg EdgeConfig) (*Edge, error) {
 			log.Error("edge sync stopped", "err", err)
 		}
 	})
+	e.proc.run(func(ctx context.Context) { e.purgeAuditLoop(ctx, log) })
 	e.proc.serveHTTP(mux, reg, log)
 	return e, nil
+}
+
+// purgeAuditLoop purges the audit entries recorded here at start, then
+// every auditPurgeEvery.
+func (e *Edge) purgeAuditLoop(ctx context.Context, log *slog.Logger) {
+	tick := time.NewTicker(auditPurgeEvery)
+	defer tick.Stop()
+	for {
+		now := time.Now()
+		n, err := e.PurgeAudit(now)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("purge audit trail", "err", err)
+		case err == nil:
+			log.Info("audit trail purged", "purged", n, "before", ent.AuditCutoff(now))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// PurgeAudit deletes the entries of the lycée's audit trail recorded at
+// this edge that passed their retention at now (ent.AuditCutoff), and
+// returns how many went. Central keeps, and purges, its own copies.
+func (e *Edge) PurgeAudit(now time.Time) (int, error) {
+	cutoff := ent.AuditCutoff(now)
+	return e.Node.Store().PurgeLocal(record.AuditPartition(e.UAI), cutoff, func(rec record.Record) bool {
+		return !rec.Deleted && !ent.AuditExpired(rec, cutoff)
+	})
 }
 
 // URL is the edge's HTTP base URL.
