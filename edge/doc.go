@@ -12,7 +12,10 @@
 //
 // An edge holds only its own lycée (its UAI) and record.Region: it never
 // writes the region partition or another lycée's, and refuses records of any
-// other partition from the feed.
+// other partition from the feed. The one exception is local: the lycée's
+// audit trail (record.AuditPartition of its UAI), which its commands write
+// and which central never sends back; PurgeLocal deletes its entries once
+// the retention has passed.
 //
 // This package must never import central/ or hashicorp/raft: an appliance
 // runs without them. Store and Node are safe for concurrent use.
