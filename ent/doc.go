@@ -8,7 +8,9 @@
 // times come in the command), checks everything before it writes and
 // refuses with a *record.Rejection whose message, in French, reaches the
 // author. Commands are idempotent: a retransmitted command never duplicates
-// a news item or a message.
+// a news item or a message. The communication rules that protect minors
+// (rules.go: CanReach, who may write to whom) are checked there too, so they
+// hold at an edge cut off from the region as at central.
 //
 // Service is what the portal calls: it authenticates users, mints ids and
 // times, submits commands to a Store (central.Node or edge.Store, which both

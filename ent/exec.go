@@ -307,6 +307,13 @@ func execMessageSend(tx record.Tx, cmd record.Command) error {
 	if to.ID == from.ID {
 		return rejectInvalid("Vous ne pouvez pas vous écrire à vous-même.")
 	}
+	children, err := childrenOf(tx, from)
+	if err != nil {
+		return err
+	}
+	if !CanReach(from, to, children) {
+		return rejectForbidden(reachRule(from.Profile))
+	}
 	body := (&messageBody{
 		FromID: from.ID, FromLogin: from.Login, FromName: from.Name,
 		ToID: to.ID, ToLogin: to.Login, ToName: to.Name,

@@ -16,9 +16,9 @@ const (
 
 // fixture users, without passwords (Exec does not look at them).
 var (
-	teacherA   = ent.User{ID: "01890000-0000-7000-8000-000000000001", Login: "prof.a", Name: "Paul Durand", Profile: ent.Teacher, UAI: uaiA, Active: true}
+	teacherA   = ent.User{ID: "01890000-0000-7000-8000-000000000001", Login: "prof.a", Name: "Paul Durand", Profile: ent.Teacher, UAI: uaiA, Active: true, Classes: []string{"1B"}}
 	staffA     = ent.User{ID: "01890000-0000-7000-8000-000000000002", Login: "perso.a", Name: "Nadia Benali", Profile: ent.Personnel, UAI: uaiA, Active: true}
-	studentA   = ent.User{ID: "01890000-0000-7000-8000-000000000003", Login: "eleve.a", Name: "Léa Martin", Profile: ent.Student, UAI: uaiA, Active: true}
+	studentA   = ent.User{ID: "01890000-0000-7000-8000-000000000003", Login: "eleve.a", Name: "Léa Martin", Profile: ent.Student, UAI: uaiA, Active: true, Classes: []string{"1B"}}
 	relativeA  = ent.User{ID: "01890000-0000-7000-8000-000000000004", Login: "parent.a", Name: "Sophie Martin", Profile: ent.Relative, UAI: uaiA, Active: true, Children: []string{studentA.ID}}
 	formerA    = ent.User{ID: "01890000-0000-7000-8000-000000000005", Login: "ancien.a", Name: "Jean Ancien", Profile: ent.Teacher, UAI: uaiA, Active: false}
 	teacherB   = ent.User{ID: "01890000-0000-7000-8000-000000000006", Login: "prof.b", Name: "Claire Giordano", Profile: ent.Teacher, UAI: uaiB, Active: true}

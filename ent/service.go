@@ -484,3 +484,36 @@ func (s *Service) SendMessage(ctx context.Context, u User, toLogin, subject, bod
 	}
 	return m, nil
 }
+
+// Recipients returns the users u may write to (CanReach), active, in u's
+// lycée, by profile (staff, teachers, students, relatives) then name in
+// French order; password and activation hashes are left out. Région staff
+// have none.
+func (s *Service) Recipients(ctx context.Context, u User) ([]User, error) {
+	if u.Profile == Region || u.UAI == "" {
+		return nil, nil
+	}
+	var out []User
+	err := s.store.View(func(r record.Reader) error {
+		children, err := childrenOf(r, u)
+		if err != nil {
+			return err
+		}
+		return r.Scan(u.UAI, KindUser, func(rec record.Record) error {
+			to, err := decodeUser(rec.Body)
+			if err != nil {
+				return fmt.Errorf("decode user %s: %w", rec.ID, err)
+			}
+			if to.Active && CanReach(u, to, children) {
+				to.PasswordHash, to.ActivationHash = "", ""
+				out = append(out, to)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("recipients: %w", err)
+	}
+	sortUsers(out)
+	return out, nil
+}

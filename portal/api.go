@@ -5,6 +5,7 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"strings"
 	"time"
 
 	"atrium/ent"
@@ -183,4 +184,35 @@ func (p *Portal) apiMessagePost(w http.ResponseWriter, r *http.Request, s *sessi
 		return
 	}
 	writeJSON(w, http.StatusCreated, toAPIMessage(m))
+}
+
+// apiRecipient is a user the caller may write to.
+type apiRecipient struct {
+	ID      string   `json:"id"`
+	Login   string   `json:"login"`
+	Name    string   `json:"name"`
+	Profile string   `json:"profile"`
+	Classes []string `json:"classes,omitempty"` // a student's or a teacher's
+}
+
+// apiRecipients lists the users the caller may write to (ent.CanReach),
+// by profile then name; q narrows it as the form's search does.
+func (p *Portal) apiRecipients(w http.ResponseWriter, r *http.Request, s *session) {
+	us, err := p.cfg.Service.Recipients(r.Context(), s.user)
+	if err != nil {
+		p.apiError(w, r, err)
+		return
+	}
+	names := make(map[string]string, len(us))
+	for _, u := range us {
+		names[u.ID] = u.Name
+	}
+	terms := strings.Fields(fold(r.URL.Query().Get("q")))
+	out := make([]apiRecipient, 0, len(us))
+	for _, u := range us {
+		if matches(terms, u, names) {
+			out = append(out, apiRecipient{ID: u.ID, Login: u.Login, Name: u.Name, Profile: u.Profile, Classes: u.Classes})
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }

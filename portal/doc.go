@@ -14,7 +14,9 @@
 // Account pages (account.go): activation with a code (/activation, public,
 // and /api/v1/activation), the user's password (/compte), and for a lycée's
 // administrators its accounts, resets and activation letters
-// (/gestion/comptes).
+// (/gestion/comptes). The new-message form lists only the recipients the
+// communication rules allow (recipients.go, ent.Service.Recipients; also
+// /api/v1/recipients), with a search for lycées too large to list.
 //
 // The portal imports ent and record, never the node packages (central/,
 // edge/, replication/): cmd/atrium wires it to a node through

@@ -35,6 +35,8 @@ type view struct {
 	Item     ent.News
 	Messages []ent.Message
 	Message  ent.Message
+	// Recipients lists whom the user may write to (the new-message form).
+	Recipients *recipientChoice
 }
 
 func (p *Portal) newView(r *http.Request, title string, s *session) *view {
@@ -242,12 +244,33 @@ func (p *Portal) messageRead(w http.ResponseWriter, r *http.Request, s *session)
 	p.render(w, http.StatusOK, "message_read", v)
 }
 
+// messageForm shows the new-message form: the recipients the user may
+// write to (ent.CanReach) in a list, narrowed by a search (q) when the
+// lycée is too large to list; a= preselects a recipient (a reply), objet=
+// fills the subject.
 func (p *Portal) messageForm(w http.ResponseWriter, r *http.Request, s *session) {
+	q := r.URL.Query()
 	v := p.newView(r, "Écrire un message", s)
-	v.Form["to"], v.Form["subject"] = r.URL.Query().Get("a"), r.URL.Query().Get("objet")
+	v.Form["to"], v.Form["subject"] = q.Get("a"), q.Get("objet")
+	if err := p.recipients(r, s, v, q.Get("q")); err != nil {
+		p.fail(w, r, s, err)
+		return
+	}
 	p.render(w, http.StatusOK, "message_new", v)
 }
 
+// recipients fills v.Recipients for the new-message form.
+func (p *Portal) recipients(r *http.Request, s *session, v *view, query string) error {
+	us, err := p.cfg.Service.Recipients(r.Context(), s.user)
+	if err != nil {
+		return err
+	}
+	v.Recipients = newRecipientChoice(us, query, v.Form["to"])
+	return nil
+}
+
+// messagePost sends the form's message. to is a login: the form's list
+// gives one, and the rules are checked again when the command executes.
 func (p *Portal) messagePost(w http.ResponseWriter, r *http.Request, s *session) {
 	to, subject, body := r.PostForm.Get("to"), r.PostForm.Get("subject"), r.PostForm.Get("body")
 	m, err := p.cfg.Service.SendMessage(r.Context(), s.user, to, subject, body)
@@ -260,6 +283,10 @@ func (p *Portal) messagePost(w http.ResponseWriter, r *http.Request, s *session)
 		v := p.newView(r, "Écrire un message", s)
 		v.Error = msg
 		v.Form["to"], v.Form["subject"], v.Form["body"] = to, subject, body
+		if err := p.recipients(r, s, v, r.PostForm.Get("q")); err != nil {
+			p.fail(w, r, s, err)
+			return
+		}
 		p.render(w, code, "message_new", v)
 		return
 	}

@@ -136,6 +136,7 @@ func (p *Portal) Handler() http.Handler {
 	mux.HandleFunc("POST /api/v1/news", p.api(p.apiNewsPost))
 	mux.HandleFunc("GET /api/v1/messages", p.api(p.apiMessageList))
 	mux.HandleFunc("POST /api/v1/messages", p.api(p.apiMessagePost))
+	mux.HandleFunc("GET /api/v1/recipients", p.api(p.apiRecipients))
 	mux.HandleFunc("GET /api/v1/audit", p.api(p.apiAudit))
 	return securityHeaders(mux)
 }

@@ -371,7 +371,7 @@ func TestMessaging(t *testing.T) {
 		t.Errorf("recipient reads the reply: %d", code)
 	}
 	code, _, page := b.post("/messagerie/nouveau", url.Values{"csrf": {csrf}, "to": {"inconnu"}, "subject": {"s"}, "body": {"b"}})
-	if code != http.StatusNotFound || !strings.Contains(page, "Destinataire inconnu") || !strings.Contains(page, `value="inconnu"`) {
+	if code != http.StatusNotFound || !strings.Contains(page, "Destinataire inconnu") || !strings.Contains(page, `<select id="to" name="to"`) || !strings.Contains(page, `value="s"`) {
 		t.Errorf("compose to an unknown login = %d, want 404 with the form kept", code)
 	}
 }

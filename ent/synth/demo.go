@@ -45,9 +45,9 @@ func Demo(seed int64, users []ent.User) ([]record.Command, []Account, error) {
 			return u.Profile == ent.Teacher && slices.ContainsFunc(u.Classes, func(c string) bool { return slices.Contains(student.Classes, c) })
 		})
 		if !ok {
-			if teacher, ok = first(us, func(u ent.User) bool { return u.Profile == ent.Teacher }); !ok {
-				return nil, nil, fmt.Errorf("synth: lycée %s has no teacher", uai)
-			}
+			// The rules that protect minors let a student write only to
+			// the teachers of their classes.
+			return nil, nil, fmt.Errorf("synth: lycée %s has no teacher of %s's classes", uai, student.Login)
 		}
 		staff, ok := first(us, func(u ent.User) bool { return u.Profile == ent.Personnel && u.Admin })
 		if !ok {

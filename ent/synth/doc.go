@@ -1,8 +1,10 @@
 // Package synth makes the synthetic region of the demo and of the tests:
 // two lycées of the region (Lycée Thiers in Marseille, académie
 // d'Aix-Marseille, and Lycée Masséna in Nice, académie de Nice), each with a
-// student, a parent of that student, a teacher and a member of staff, one
-// Région staff account, and a few news items and messages.
+// student, a parent of that student, a teacher of the student's class and a
+// member of staff (Thiers also has a classmate, and a student of another
+// class with his parent, for the communication rules), one Région staff
+// account, and a few news items and messages.
 //
 // The data comes as the commands an operator would submit (Origin
 // "central"), so it goes through the same rules (ent.Exec) as everything

@@ -60,6 +60,12 @@ func (g *gen) add(user, op, partition string, args any) {
 }
 
 func (g *gen) user(login, name, profile, uai, password string, children ...string) ent.User {
+	return g.userIn(login, name, profile, uai, password, nil, children...)
+}
+
+// userIn is user with the classes of a student or a teacher, which the
+// communication rules (ent.CanReach) read.
+func (g *gen) userIn(login, name, profile, uai, password string, classes []string, children ...string) ent.User {
 	hash, err := ent.HashPassword(password)
 	if err != nil {
 		panic(fmt.Sprintf("synth: hash password: %v", err))
@@ -67,7 +73,7 @@ func (g *gen) user(login, name, profile, uai, password string, children ...strin
 	// The lycées' demo staff accounts are their administrators (the
 	// direction): they reset accounts and read the audit trail.
 	u := ent.User{ID: g.id(), Login: login, Name: name, Profile: profile, UAI: uai,
-		PasswordHash: hash, Active: true, Children: children, Admin: profile == ent.Personnel}
+		PasswordHash: hash, Active: true, Children: children, Classes: classes, Admin: profile == ent.Personnel}
 	g.add("", ent.OpUserPut, u.Partition(), u)
 	g.accs = append(g.accs, Account{Login: login, Password: password, Name: name, Profile: profile, UAI: uai})
 	return u
@@ -83,6 +89,13 @@ func (g *gen) message(from, to ent.User, subject, body string) {
 
 // Region returns the commands that build the synthetic region, in the
 // order they must be executed, and the demo accounts.
+//
+// Lycée Thiers: lea.martin (student, 1B), her relative sophie.martin,
+// paul.durand (teacher of 1B and TG2), nadia.benali (staff); then
+// tom.garcia (student, 1B), hugo.bernard (student, 2C) and his relative
+// karim.bernard. Lycée Masséna: ines.rossi (student, 2NDE3), her relative
+// marc.rossi, claire.giordano (teacher of 2NDE3), julien.faure (staff).
+// Every message it writes passes the communication rules (ent.CanReach).
 func Region(seed int64) ([]record.Command, []Account) {
 	g := &gen{rng: rand.New(rand.NewPCG(uint64(seed), 0x61747269756d)), at: base}
 	for _, l := range Lycees {
@@ -92,16 +105,16 @@ func Region(seed int64) ([]record.Command, []Account) {
 
 	// Lycée Thiers, Marseille.
 	thiers := Lycees[0].UAI
-	lea := g.user("lea.martin", "Léa Martin", ent.Student, thiers, "demo-eleve-1")
+	lea := g.userIn("lea.martin", "Léa Martin", ent.Student, thiers, "demo-eleve-1", []string{"1B"})
 	sophie := g.user("sophie.martin", "Sophie Martin", ent.Relative, thiers, "demo-parent-1", lea.ID)
-	paul := g.user("paul.durand", "Paul Durand", ent.Teacher, thiers, "demo-prof-1")
+	paul := g.userIn("paul.durand", "Paul Durand", ent.Teacher, thiers, "demo-prof-1", []string{"1B", "TG2"})
 	nadia := g.user("nadia.benali", "Nadia Benali", ent.Personnel, thiers, "demo-perso-1")
 
 	// Lycée Masséna, Nice.
 	massena := Lycees[1].UAI
-	ines := g.user("ines.rossi", "Inès Rossi", ent.Student, massena, "demo-eleve-2")
+	ines := g.userIn("ines.rossi", "Inès Rossi", ent.Student, massena, "demo-eleve-2", []string{"2NDE3"})
 	marc := g.user("marc.rossi", "Marc Rossi", ent.Relative, massena, "demo-parent-2", ines.ID)
-	claire := g.user("claire.giordano", "Claire Giordano", ent.Teacher, massena, "demo-prof-2")
+	claire := g.userIn("claire.giordano", "Claire Giordano", ent.Teacher, massena, "demo-prof-2", []string{"2NDE3"})
 	julien := g.user("julien.faure", "Julien Faure", ent.Personnel, massena, "demo-perso-2")
 
 	g.news(agent, record.Region, "Rentrée de janvier : le point sur les transports scolaires",
@@ -122,5 +135,13 @@ func Region(seed int64) ([]record.Command, []Account) {
 	g.message(sophie, paul, "Absence de Léa mardi", "Bonjour, Léa aura un rendez-vous médical mardi matin. Cordialement, S. Martin")
 	g.message(claire, ines, "Concours Kangourou", "Bonjour Inès, je t'ai inscrite au concours comme tu le souhaitais.")
 	g.message(marc, julien, "Certificat de scolarité", "Bonjour, pourriez-vous me transmettre un certificat de scolarité pour Inès ? Merci, M. Rossi")
+
+	// More of Lycée Thiers, for the tests of the communication rules: a
+	// classmate of Léa, and a student of another class with his relative.
+	// They come last so that the accounts and ids above keep their order.
+	g.userIn("tom.garcia", "Tom Garcia", ent.Student, thiers, "demo-eleve-3", []string{"1B"})
+	hugo := g.userIn("hugo.bernard", "Hugo Bernard", ent.Student, thiers, "demo-eleve-4", []string{"2C"})
+	g.user("karim.bernard", "Karim Bernard", ent.Relative, thiers, "demo-parent-3", hugo.ID)
+	g.message(paul, hugo, "Cours de soutien", "Bonjour Hugo, le cours de soutien de mathématiques a lieu mercredi à 14 h en salle B12.")
 	return g.cmds, g.accs
 }

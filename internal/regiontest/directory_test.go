@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -186,14 +187,21 @@ func TestActivationAtAnOfflineEdge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A student and a teacher of one of the student's classes (the rules
+	// that protect minors let a student write only to those).
 	var student, teacher ent.User
 	for _, u := range users {
-		switch {
-		case u.Profile == ent.Student && student.ID == "":
+		if u.Profile == ent.Student && student.ID == "" {
 			student = u
-		case u.Profile == ent.Teacher && teacher.ID == "":
+		}
+	}
+	for _, u := range users {
+		if u.Profile == ent.Teacher && teacher.ID == "" && slices.ContainsFunc(u.Classes, func(c string) bool { return slices.Contains(student.Classes, c) }) {
 			teacher = u
 		}
+	}
+	if teacher.ID == "" {
+		t.Fatalf("no teacher of %s's classes %v in the generated lycée", student.Login, student.Classes)
 	}
 	svc := r.Central(r.Leader()).Service()
 	// The teacher activates at central (from home); the student's code is
