@@ -34,13 +34,15 @@ check: ## gofmt, go vet, staticcheck, go mod tidy diff, dependency rules
 	    cp /tmp/atrium-go.mod.bak go.mod; cp /tmp/atrium-go.sum.bak go.sum; echo 'go mod tidy changes go.mod/go.sum'; exit 1; fi
 	$(GO) test -count=1 -run 'Dependencies' ./internal/deptest/
 
-bench: ## measure catch-up, outbox drain and leader-failover write gap (see docs/benchmarks.md)
+bench: ## measure catch-up, outbox drain, leader-failover write gap and directory import (see docs/benchmarks.md)
 	@echo '== edge catch-up: records/s applied at an edge, 100k changed records, real central + QUIC'
 	$(GO) test -run '^$$' -bench 'BenchmarkEdgeCatchUp' -benchtime 1x -timeout 20m ./internal/regiontest/
 	@echo '== outbox drain: edge commands/s committed by a three-node central'
 	$(GO) test -run '^$$' -bench 'BenchmarkOutboxDrain' -benchtime 1x -timeout 20m ./internal/regiontest/
 	@echo '== write gap when the raft leader is killed'
 	$(GO) test -run '^$$' -bench 'BenchmarkLeaderFailover' -benchtime 1x -timeout 20m ./internal/regiontest/
+	@echo '== directory import: persons/s and peak heap, a region-size AAF Complet set (375k persons)'
+	$(GO) test -run '^$$' -bench 'BenchmarkDirectoryImport' -benchtime 1x -timeout 30m ./internal/regiontest/
 
 fuzz: ## fuzz the wire decoder for a minute
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./replication/

@@ -32,9 +32,9 @@ func execUserImport(tx record.Tx, cmd record.Command) error {
 	if !byOperator(cmd) {
 		return rejectForbidden("Seul l'import de l'annuaire écrit les comptes de l'annuaire.")
 	}
-	var a UserImportArgs
-	if err := decodeArgs(cmd, &a); err != nil {
-		return err
+	a, err := decodeUserImportArgs(cmd.Args)
+	if err != nil {
+		return rejectInvalid("Commande mal formée.")
 	}
 	u := a.User
 	if u.PasswordHash != "" || u.Profile == Region || u.JoinKey == "" {
@@ -63,51 +63,56 @@ func execUserImport(tx record.Tx, cmd record.Command) error {
 	if a.From != "" {
 		from = a.From
 	}
-	old, had, err := liveUser(tx, from, u.ID)
+	cur, old, had, err := liveUserRecord(tx, from, u.ID)
 	if err != nil {
 		return err
 	}
 	if !had && from != cmd.Partition {
 		// Replayed after the move: the account is already in its new lycée.
 		from = cmd.Partition
-		if old, had, err = liveUser(tx, from, u.ID); err != nil {
+		if cur, old, had, err = liveUserRecord(tx, from, u.ID); err != nil {
 			return err
 		}
 	}
-	prev, ok, err := tx.ByKey(KindUser, u.Login)
-	if err != nil {
-		return err
-	}
-	if ok && prev.ID != u.ID {
-		return record.Reject("conflict", "L'identifiant de connexion "+u.Login+" est déjà utilisé.")
+	// The login must be free or this account's. The key index names one
+	// record per login: when the stored account holds it already, it is
+	// this account's and need not be looked up.
+	if !had || cur.Key != u.Login {
+		prev, ok, err := tx.ByKey(KindUser, u.Login)
+		if err != nil {
+			return err
+		}
+		if ok && prev.ID != u.ID {
+			return record.Reject("conflict", "L'identifiant de connexion "+u.Login+" est déjà utilisé.")
+		}
 	}
 	if had {
 		u.PasswordHash, u.ActivationHash = old.PasswordHash, old.ActivationHash
 	}
 	u.Active = u.PasswordHash != "" && u.ActivationHash == "" && !u.Departed
-	body, err := json.Marshal(u)
-	if err != nil {
-		return err
-	}
+	body := marshalUser(&u)
 	if had && from != cmd.Partition {
-		gone, _, err := tx.Get(from, u.ID)
-		if err != nil {
+		cur.Deleted, cur.Body = true, nil
+		if err := tx.Put(cur); err != nil {
 			return err
 		}
-		gone.Deleted, gone.Body = true, nil
-		if err := tx.Put(gone); err != nil {
-			return err
-		}
-	} else if had {
-		cur, _, err := tx.Get(from, u.ID)
-		if err != nil {
-			return err
-		}
-		if bytes.Equal(cur.Body, body) {
-			return nil // unchanged: the same set twice changes nothing
-		}
+	} else if had && bytes.Equal(cur.Body, body) {
+		return nil // unchanged: the same set twice changes nothing
 	}
 	return tx.Put(record.Record{Partition: cmd.Partition, ID: u.ID, Kind: KindUser, Key: u.Login, Body: body})
+}
+
+// liveUserRecord is liveUser with the stored record.
+func liveUserRecord(tx record.Tx, partition, id string) (record.Record, User, bool, error) {
+	r, ok, err := tx.Get(partition, id)
+	if err != nil || !ok || r.Deleted || r.Kind != KindUser {
+		return record.Record{}, User{}, false, err
+	}
+	u, err := decodeUser(r.Body)
+	if err != nil {
+		return record.Record{}, User{}, false, nil
+	}
+	return r, u, true, nil
 }
 
 // DirectoryEntry is one entry of an académie's directory view as the
@@ -203,4 +208,309 @@ func execImportReport(tx record.Tx, cmd record.Command) error {
 		return err
 	}
 	return tx.Put(record.Record{Partition: CentralPartition, ID: a.ID, Kind: KindImportReport, Body: a.Report})
+}
+
+// Every central node decodes the arguments of every user.import of a
+// region's import (hundreds of thousands) and encodes the account it
+// writes, so both are done without reflection when they are in the form
+// the importer writes, with the guarantees of json.go: the result is
+// exactly encoding/json's, anything else goes to encoding/json.
+// FuzzUserImportArgs and FuzzMarshalUser hold them to that.
+
+// decodeUserImportArgs decodes the arguments of user.import as
+// json.Unmarshal does.
+func decodeUserImportArgs(b []byte) (UserImportArgs, error) {
+	var a UserImportArgs
+	if d := (jsonDecoder{b: b}); d.importArgs(&a) {
+		return a, nil
+	}
+	a = UserImportArgs{}
+	err := json.Unmarshal(b, &a)
+	return a, err
+}
+
+// jsonDecoder reads the plainest form of a JSON object of known members,
+// each at most once (encoding/json matches keys case-insensitively and
+// lets the last of a repeated key win: those cases go to it). Its methods
+// report false for anything else.
+type jsonDecoder struct {
+	b []byte
+	i int
+}
+
+// object reads an object, calling member for each key; member reads the
+// value and reports false for a key it does not know or a repeated one.
+func (d *jsonDecoder) object(member func(key []byte) bool) bool {
+	d.i = skipSpace(d.b, d.i)
+	if d.i >= len(d.b) || d.b[d.i] != '{' {
+		return false
+	}
+	d.i = skipSpace(d.b, d.i+1)
+	if d.i < len(d.b) && d.b[d.i] == '}' {
+		d.i++
+		return true
+	}
+	for {
+		key, next, plain := scanString(d.b, d.i)
+		if next < 0 || !plain {
+			return false
+		}
+		d.i = skipSpace(d.b, next)
+		if d.i >= len(d.b) || d.b[d.i] != ':' {
+			return false
+		}
+		d.i = skipSpace(d.b, d.i+1)
+		if !member(key) {
+			return false
+		}
+		d.i = skipSpace(d.b, d.i)
+		if d.i >= len(d.b) {
+			return false
+		}
+		switch d.b[d.i] {
+		case '}':
+			d.i++
+			return true
+		case ',':
+			d.i = skipSpace(d.b, d.i+1)
+		default:
+			return false
+		}
+	}
+}
+
+func (d *jsonDecoder) string(dst *string) bool {
+	raw, next, plain := scanString(d.b, d.i)
+	if next < 0 {
+		return false
+	}
+	if plain {
+		*dst = string(raw)
+	} else if err := json.Unmarshal(d.b[d.i:next], dst); err != nil {
+		return false
+	}
+	d.i = next
+	return true
+}
+
+// strings reads an array of strings; [] gives an empty slice, not nil, as
+// encoding/json does.
+func (d *jsonDecoder) strings(dst *[]string) bool {
+	if d.i >= len(d.b) || d.b[d.i] != '[' {
+		return false
+	}
+	d.i = skipSpace(d.b, d.i+1)
+	out := []string{}
+	if d.i < len(d.b) && d.b[d.i] == ']' {
+		d.i++
+		*dst = out
+		return true
+	}
+	for {
+		var s string
+		if !d.string(&s) {
+			return false
+		}
+		out = append(out, s)
+		d.i = skipSpace(d.b, d.i)
+		if d.i >= len(d.b) {
+			return false
+		}
+		switch d.b[d.i] {
+		case ']':
+			d.i++
+			*dst = out
+			return true
+		case ',':
+			d.i = skipSpace(d.b, d.i+1)
+		default:
+			return false
+		}
+	}
+}
+
+func (d *jsonDecoder) bool(dst *bool) bool {
+	switch {
+	case bytes.HasPrefix(d.b[d.i:], []byte("true")):
+		*dst, d.i = true, d.i+4
+	case bytes.HasPrefix(d.b[d.i:], []byte("false")):
+		*dst, d.i = false, d.i+5
+	default:
+		return false
+	}
+	return true
+}
+
+// int reads an integer written as encoding/json writes one: no fraction,
+// no exponent, no leading zero.
+func (d *jsonDecoder) int(dst *int64) bool {
+	j := d.i
+	if j < len(d.b) && d.b[j] == '-' {
+		j++
+	}
+	start := j
+	for j < len(d.b) && d.b[j] >= '0' && d.b[j] <= '9' {
+		j++
+	}
+	if j == start || (d.b[start] == '0' && j > start+1) {
+		return false
+	}
+	v, err := strconv.ParseInt(string(d.b[d.i:j]), 10, 64)
+	if err != nil {
+		return false
+	}
+	*dst, d.i = v, j
+	return true
+}
+
+// end reports whether only white space is left.
+func (d *jsonDecoder) end() bool { return skipSpace(d.b, d.i) == len(d.b) }
+
+func (d *jsonDecoder) importArgs(a *UserImportArgs) bool {
+	var seen [2]bool
+	once := func(k int) bool {
+		if seen[k] {
+			return false
+		}
+		seen[k] = true
+		return true
+	}
+	return d.object(func(key []byte) bool {
+		switch string(key) {
+		case "user":
+			return once(0) && d.user(&a.User)
+		case "from":
+			return once(1) && d.string(&a.From)
+		}
+		return false
+	}) && d.end()
+}
+
+// userFields are User's JSON names, in its order.
+var userFields = [...]string{"id", "login", "name", "profile", "uai", "passwordHash", "active", "children",
+	"joinKey", "jointure", "surname", "givenName", "birthDate", "classes", "subjects", "functions",
+	"missingSince", "departed", "admin", "activationHash"}
+
+func (d *jsonDecoder) user(u *User) bool {
+	var seen [len(userFields)]bool
+	return d.object(func(key []byte) bool {
+		k := -1
+		for i, f := range userFields {
+			if string(key) == f {
+				k = i
+				break
+			}
+		}
+		if k < 0 || seen[k] {
+			return false
+		}
+		seen[k] = true
+		switch k {
+		case 0:
+			return d.string(&u.ID)
+		case 1:
+			return d.string(&u.Login)
+		case 2:
+			return d.string(&u.Name)
+		case 3:
+			return d.string(&u.Profile)
+		case 4:
+			return d.string(&u.UAI)
+		case 5:
+			return d.string(&u.PasswordHash)
+		case 6:
+			return d.bool(&u.Active)
+		case 7:
+			return d.strings(&u.Children)
+		case 8:
+			return d.string(&u.JoinKey)
+		case 9:
+			return d.string(&u.Jointure)
+		case 10:
+			return d.string(&u.Surname)
+		case 11:
+			return d.string(&u.GivenName)
+		case 12:
+			return d.string(&u.BirthDate)
+		case 13:
+			return d.strings(&u.Classes)
+		case 14:
+			return d.strings(&u.Subjects)
+		case 15:
+			return d.strings(&u.Functions)
+		case 16:
+			return d.int(&u.MissingSince)
+		case 17:
+			return d.bool(&u.Departed)
+		case 18:
+			return d.bool(&u.Admin)
+		default:
+			return d.string(&u.ActivationHash)
+		}
+	})
+}
+
+// marshalUser encodes u as json.Marshal does.
+func marshalUser(u *User) []byte {
+	n := 256 + len(u.ID) + len(u.Login) + len(u.Name) + len(u.JoinKey) + len(u.Jointure) + len(u.Surname) +
+		len(u.GivenName) + len(u.PasswordHash) + len(u.ActivationHash) + 40*len(u.Children)
+	for _, s := range [][]string{u.Classes, u.Subjects, u.Functions} {
+		for _, v := range s {
+			n += len(v) + 3
+		}
+	}
+	b := make([]byte, 0, n)
+	str := func(name, v string) {
+		b = append(b, name...)
+		b = appendJSONString(b, v)
+	}
+	list := func(name string, vs []string) {
+		if len(vs) == 0 {
+			return
+		}
+		b = append(b, name...)
+		for i, v := range vs {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, v)
+		}
+		b = append(b, ']')
+	}
+	str(`{"id":`, u.ID)
+	str(`,"login":`, u.Login)
+	str(`,"name":`, u.Name)
+	str(`,"profile":`, u.Profile)
+	if u.UAI != "" {
+		str(`,"uai":`, u.UAI)
+	}
+	str(`,"passwordHash":`, u.PasswordHash)
+	b = append(b, `,"active":`...)
+	b = strconv.AppendBool(b, u.Active)
+	list(`,"children":[`, u.Children)
+	for _, f := range []struct{ name, v string }{
+		{`,"joinKey":`, u.JoinKey}, {`,"jointure":`, u.Jointure}, {`,"surname":`, u.Surname},
+		{`,"givenName":`, u.GivenName}, {`,"birthDate":`, u.BirthDate},
+	} {
+		if f.v != "" {
+			str(f.name, f.v)
+		}
+	}
+	list(`,"classes":[`, u.Classes)
+	list(`,"subjects":[`, u.Subjects)
+	list(`,"functions":[`, u.Functions)
+	if u.MissingSince != 0 {
+		b = append(b, `,"missingSince":`...)
+		b = strconv.AppendInt(b, u.MissingSince, 10)
+	}
+	if u.Departed {
+		b = append(b, `,"departed":true`...)
+	}
+	if u.Admin {
+		b = append(b, `,"admin":true`...)
+	}
+	if u.ActivationHash != "" {
+		str(`,"activationHash":`, u.ActivationHash)
+	}
+	return append(b, '}')
 }

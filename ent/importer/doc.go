@@ -25,13 +25,18 @@
 //     set twice changes nothing.
 //  5. Lycées (lycee.put), users (user.import) and the view's entries
 //     (directory.entries) are written in batches, one raft entry each,
-//     with progress reported after each batch; then the report
-//     (import.report).
+//     several in flight at once, with progress reported as batches are
+//     answered; then the report (import.report). Batches in flight belong
+//     to one phase: lycées, then students, teachers and staff, then
+//     relatives (who name students), then the missing, then the view.
 //
-// Memory: one académie's view at a time, plus the logins of the region.
+// Memory: one académie's view at a time, its users while they are planned,
+// and the logins of the region (in the directory.Import).
 //
 // This package imports ent, ent/aaf, ent/directory and record; it must not
 // import central/, edge/, replication/, node/ or portal/: the node hands it
 // a Target. A run is not safe to run concurrently with another run on the
-// same cluster (the central admin API serialises them).
+// same cluster (the central admin API serialises them). A run calls
+// Target.SubmitBatch from several goroutines at once; it calls
+// Options.Progress from the goroutine that called Run.
 package importer

@@ -1,6 +1,7 @@
 package importer
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,7 +25,8 @@ import (
 type Target interface {
 	View(fn func(record.Reader) error) error
 	// SubmitBatch executes the commands in one raft entry and returns each
-	// one's outcome (nil or a *record.Rejection).
+	// one's outcome (nil or a *record.Rejection). A run calls it from
+	// several goroutines at once.
 	SubmitBatch(ctx context.Context, cmds []record.Command) ([]error, error)
 	// Partitions lists the partitions the cluster holds.
 	Partitions() ([]string, error)
@@ -48,7 +50,9 @@ type Options struct {
 	// Code returns the activation code of a new account; nil leaves new
 	// accounts without one (an administrator resets them).
 	Code func(userID string) string
-	// Batch is the number of commands per raft entry; zero means 500.
+	// Batch is the number of commands per raft entry; zero means 250
+	// (central keeps its recent raft entries in memory: smaller entries,
+	// several in flight, cost the same commits and less memory).
 	Batch int
 	// Progress, when set, is called as the run advances.
 	Progress func(Progress)
@@ -73,6 +77,15 @@ type Problem struct {
 	File   string `json:"file,omitempty"`
 	Record string `json:"record"`
 	Reason string `json:"reason"`
+}
+
+// String is "file: record: reason", without the file when the problem
+// arose while writing (the cluster refused the record).
+func (p Problem) String() string {
+	if p.File == "" {
+		return p.Record + ": " + p.Reason
+	}
+	return p.File + ": " + p.Record + ": " + p.Reason
 }
 
 // maxProblems bounds the problems a report lists (the counts stay exact).
@@ -129,13 +142,13 @@ func (r Report) String() string {
 	fmt.Fprintf(&b, "created %d, updated %d, unchanged %d, disappeared %d, deactivated %d, rejected %d, warnings %d\n",
 		r.Created, r.Updated, r.Unchanged, r.Disappeared, r.Deactivated, r.Rejected, r.Warnings)
 	for _, p := range r.RejectedList {
-		fmt.Fprintf(&b, "rejected: %s: %s: %s\n", p.File, p.Record, p.Reason)
+		fmt.Fprintf(&b, "rejected: %s\n", p)
 	}
 	if r.Rejected > len(r.RejectedList) {
 		fmt.Fprintf(&b, "rejected: … and %d more\n", r.Rejected-len(r.RejectedList))
 	}
 	for _, p := range r.WarningList {
-		fmt.Fprintf(&b, "warning: %s: %s: %s\n", p.File, p.Record, p.Reason)
+		fmt.Fprintf(&b, "warning: %s\n", p)
 	}
 	if r.Warnings > len(r.WarningList) {
 		fmt.Fprintf(&b, "warning: … and %d more\n", r.Warnings-len(r.WarningList))
@@ -161,7 +174,7 @@ func Run(ctx context.Context, t Target, files []File, opt Options) (Report, erro
 		opt.Grace = DefaultGrace
 	}
 	if opt.Batch <= 0 {
-		opt.Batch = 500
+		opt.Batch = 250
 	}
 	if opt.Progress == nil {
 		opt.Progress = func(Progress) {}
@@ -318,7 +331,6 @@ type run struct {
 // stored is what central holds before the run.
 type stored struct {
 	users   map[string]ent.User    // this académie's imported users, by id
-	logins  []ent.User             // every user of the region (id, login), for Reserve
 	lycees  map[string]storedLycee // by UAI
 	buckets map[int]string         // the view's stored buckets: number -> hash
 }
@@ -330,7 +342,7 @@ func (r *run) academie(ctx context.Context, acad string, sets []set) error {
 	if err != nil {
 		return err
 	}
-	st, err := r.load(acad)
+	st, err := r.load(im)
 	if err != nil {
 		return err
 	}
@@ -355,8 +367,6 @@ func (r *run) academie(ctx context.Context, acad string, sets []set) error {
 	for _, p := range im.Warnings() {
 		r.rep.warn(Problem(p))
 	}
-	im.Reserve(st.logins)
-	st.logins = nil
 	r.opt.Progress(Progress{Stage: "plan", Academie: acad, Done: persons})
 	r.rep.Persons += im.Len()
 	w := newWriter(ctx, r, acad)
@@ -401,15 +411,27 @@ func (r *run) readFile(ctx context.Context, im *directory.Import, acad string, f
 	return n, nil
 }
 
-// load reads what central holds: the académie's users, every login, the
-// lycées and the académie's directory entries.
-func (r *run) load(acad string) (stored, error) {
+// load reads what central holds: the académie's users, the lycées and the
+// académie's directory entries; it reserves every login of the region in
+// im.
+func (r *run) load(im *directory.Import) (stored, error) {
+	acad := im.Academie()
 	st := stored{users: map[string]ent.User{}, lycees: map[string]storedLycee{}, buckets: map[int]string{}}
 	parts, err := r.t.Partitions()
 	if err != nil {
 		return st, fmt.Errorf("list partitions: %w", err)
 	}
 	prefix := acad + ":"
+	// A user record's key is its login: the logins are reserved from the
+	// records without decoding them, a chunk at a time. Only a body that
+	// may hold a join key of this académie (its prefix as is, or any
+	// escape) is decoded.
+	logins := make([]ent.User, 0, 1024)
+	reserve := func() {
+		im.Reserve(logins)
+		logins = logins[:0]
+	}
+	raw := []byte(prefix)
 	err = r.t.View(func(rd record.Reader) error {
 		for _, p := range parts {
 			switch {
@@ -430,11 +452,16 @@ func (r *run) load(acad string) (stored, error) {
 				continue // other central-only partitions
 			}
 			err := rd.Scan(p, ent.KindUser, func(rec record.Record) error {
+				if logins = append(logins, ent.User{ID: rec.ID, Login: rec.Key}); len(logins) == cap(logins) {
+					reserve()
+				}
+				if !bytes.Contains(rec.Body, raw) && bytes.IndexByte(rec.Body, '\\') < 0 {
+					return nil
+				}
 				var u ent.User
 				if err := json.Unmarshal(rec.Body, &u); err != nil {
 					return fmt.Errorf("decode user %s: %w", rec.ID, err)
 				}
-				st.logins = append(st.logins, ent.User{ID: u.ID, Login: u.Login})
 				if strings.HasPrefix(u.JoinKey, prefix) {
 					st.users[u.ID] = u
 				}
@@ -456,6 +483,7 @@ func (r *run) load(acad string) (stored, error) {
 	if err != nil {
 		return st, fmt.Errorf("read stored directory: %w", err)
 	}
+	reserve()
 	return st, nil
 }
 
@@ -501,17 +529,37 @@ func (r *run) plan(acad string, im *directory.Import, st stored, w *writer) erro
 		}
 	}
 
+	// Memory: a user is dropped from users once its command is encoded,
+	// and from st.users once compared, which then holds the missing.
 	users := im.Users()
+	// Lycée by lycée, in id order, within each phase (relatives after the
+	// students they name): central keeps a partition's accounts by id, so
+	// the writes of a batch land in one partition, on neighbouring pages
+	// of its B-trees, instead of all over the region's.
+	slices.SortStableFunc(users, func(a, b ent.User) int {
+		ra, rb := a.Profile == ent.Relative, b.Profile == ent.Relative
+		if ra != rb {
+			if rb {
+				return -1
+			}
+			return 1
+		}
+		if c := strings.Compare(a.UAI, b.UAI); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
 	w.total = len(users)
-	inView := make(map[string]bool, len(users))
-	for i, u := range users {
+	for i := range users {
+		u := users[i]
+		users[i] = ent.User{}
 		w.planned = i + 1
 		p := phaseUsers
 		if u.Profile == ent.Relative {
 			p = phaseRelatives
 		}
-		inView[u.ID] = true
 		old, had := st.users[u.ID]
+		delete(st.users, u.ID)
 		args := ent.UserImportArgs{User: u}
 		if !had {
 			if r.opt.Code != nil {
@@ -537,11 +585,9 @@ func (r *run) plan(acad string, im *directory.Import, st stored, w *writer) erro
 	}
 	users = nil
 	// Missing from the view: marked, then deactivated after the grace period.
-	var missing []ent.User
-	for id, u := range st.users {
-		if !inView[id] {
-			missing = append(missing, u)
-		}
+	missing := make([]ent.User, 0, len(st.users))
+	for _, u := range st.users {
+		missing = append(missing, u)
 	}
 	sort.Slice(missing, func(i, j int) bool { return missing[i].ID < missing[j].ID })
 	for _, u := range missing {
@@ -645,7 +691,7 @@ const maxBatchBytes = 1 << 20
 // central commits one, the next are on their way and the run plans on.
 // Raft groups the entries that arrive together into one append and one
 // state-machine transaction.
-const inFlight = 3
+const inFlight = 4
 
 // A phase is a group of commands that may be applied in any order; the
 // writer waits for every batch of one phase before it sends the next

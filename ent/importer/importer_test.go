@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +19,8 @@ import (
 	"atrium/ent/enttest"
 	"atrium/ent/importer"
 	"atrium/record"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // target runs an import against the in-memory store of ent's unit tests:
@@ -399,5 +402,159 @@ func TestIdentifiersReusedAcrossProfiles(t *testing.T) {
 	rep := run(t, tg, files(t, b, "ENT_"), importer.Options{Now: day0.Add(time.Hour)})
 	if rep.Rejected != 0 || rep.Disappeared == 0 {
 		t.Errorf("second region over the first: %s; want people marked missing and nothing rejected", rep)
+	}
+}
+
+// TestAgriculturalCSV: the agricultural lycées' CSV file goes through the
+// same import, under its own namespace.
+func TestAgriculturalCSV(t *testing.T) {
+	const name = "ENT_AGRICULTURE_Complet_20250901_Agricole_0001.csv"
+	path := filepath.Join("..", "aaf", "testdata", name)
+	f := importer.File{Name: name, Open: func() (io.ReadCloser, error) { return os.Open(path) }}
+	tg := newTarget()
+	rep := run(t, tg, []importer.File{f}, importer.Options{Now: day0})
+	if rep.Created == 0 || rep.Rejected != 0 || len(rep.Academies) != 1 || rep.Academies[0] != "AGRICULTURE" {
+		t.Fatalf("CSV import: %s; want accounts created under AGRICULTURE, none rejected", rep)
+	}
+	for _, u := range users(t, tg) {
+		if !strings.HasPrefix(u.JoinKey, "AGRICULTURE:") {
+			t.Errorf("account %s has join key %q, want it namespaced AGRICULTURE:", u.Login, u.JoinKey)
+		}
+	}
+	again := run(t, tg, []importer.File{f}, importer.Options{Now: day0.Add(time.Hour)})
+	if again.Created != 0 || again.Updated != 0 {
+		t.Errorf("same CSV again: %s; want nothing changed", again)
+	}
+}
+
+// phased is a target that checks the writer's pipelining: batches of one
+// phase only are in flight together, and it counts how many at most.
+type phased struct {
+	target
+	mu       sync.Mutex
+	inFlight map[string]int // phase -> batches in flight
+	most     int
+	mixed    []string
+	arrived  chan struct{} // closed and replaced at each call
+}
+
+func phaseOf(c record.Command) string {
+	if c.Op != ent.OpUserImport {
+		return c.Op
+	}
+	var a ent.UserImportArgs
+	json.Unmarshal(c.Args, &a)
+	switch {
+	case a.User.MissingSince != 0 || a.User.Departed:
+		return "missing"
+	case a.User.Profile == ent.Relative:
+		return "relatives"
+	}
+	return "users"
+}
+
+func (p *phased) SubmitBatch(ctx context.Context, cmds []record.Command) ([]error, error) {
+	ph := phaseOf(cmds[0])
+	p.mu.Lock()
+	for other, n := range p.inFlight {
+		if n > 0 && other != ph {
+			p.mixed = append(p.mixed, other+" with "+ph)
+		}
+	}
+	for _, c := range cmds[1:] {
+		if q := phaseOf(c); q != ph {
+			p.mixed = append(p.mixed, q+" in a batch of "+ph)
+		}
+	}
+	p.inFlight[ph]++
+	total := 0
+	for _, n := range p.inFlight {
+		total += n
+	}
+	p.most = max(p.most, total)
+	close(p.arrived)
+	p.arrived = make(chan struct{})
+	next := p.arrived
+	p.mu.Unlock()
+	// Give the next batch a moment to arrive while this one is in flight;
+	// the checks above do not depend on it.
+	select {
+	case <-next:
+	case <-time.After(20 * time.Millisecond):
+	}
+	out, err := p.target.SubmitBatch(ctx, cmds)
+	p.mu.Lock()
+	p.inFlight[ph]--
+	p.mu.Unlock()
+	return out, err
+}
+
+// TestPipelinedWrites: small batches sent several at a time give the
+// accounts and the report one batch at a time gives, and phases do not
+// overlap (relatives after the students they name).
+func TestPipelinedWrites(t *testing.T) {
+	a, _ := generate(t, aaf.GenConfig{Lycees: 2, StudentsPerLycee: 40, DeltaDays: 1, Seed: 1})
+	b, _ := generate(t, aaf.GenConfig{Lycees: 2, StudentsPerLycee: 40, DeltaDays: 1, Seed: 0})
+	one := newTarget()
+	many := &phased{target: newTarget(), inFlight: map[string]int{}, arrived: make(chan struct{})}
+	var reps [2][]importer.Report
+	for i, tg := range []importer.Target{one, many} {
+		batch := 100000
+		if i == 1 {
+			batch = 7
+		}
+		for k, dir := range []string{a, b} {
+			rep, err := importer.Run(t.Context(), tg, files(t, dir, "ENT_"), importer.Options{Now: day0.Add(time.Duration(k) * time.Hour), Batch: batch})
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			rep.ID, rep.Started, rep.Finished = "", time.Time{}, time.Time{}
+			reps[i] = append(reps[i], rep)
+		}
+	}
+	if diff := cmp.Diff(reps[0], reps[1]); diff != "" {
+		t.Errorf("reports (-one batch at a time +pipelined):\n%s", diff)
+	}
+	if diff := cmp.Diff(users(t, one), users(t, many.target)); diff != "" {
+		t.Errorf("accounts (-one batch at a time +pipelined):\n%s", diff)
+	}
+	if len(many.mixed) > 0 {
+		t.Errorf("phases overlapped: %v", many.mixed[:min(5, len(many.mixed))])
+	}
+	if many.most < 2 {
+		t.Errorf("at most %d batch in flight, want several", many.most)
+	}
+}
+
+// failing fails every batch after the first n.
+type failing struct {
+	target
+	mu sync.Mutex
+	n  int
+}
+
+var errCluster = errors.New("cluster unavailable")
+
+func (f *failing) SubmitBatch(ctx context.Context, cmds []record.Command) ([]error, error) {
+	f.mu.Lock()
+	f.n--
+	fail := f.n < 0
+	f.mu.Unlock()
+	if fail {
+		return nil, errCluster
+	}
+	return f.target.SubmitBatch(ctx, cmds)
+}
+
+// TestClusterFailureStopsTheRun: a batch the cluster keeps failing stops
+// the run with the cluster's error and the commands it covered.
+func TestClusterFailureStopsTheRun(t *testing.T) {
+	dir, _ := generate(t, aaf.GenConfig{Lycees: 1, StudentsPerLycee: 30, Seed: 2})
+	tg := &failing{target: newTarget(), n: 3}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	_, err := importer.Run(ctx, tg, files(t, dir, "_Complet_"), importer.Options{Now: day0, Batch: 5})
+	if !errors.Is(err, errCluster) || !strings.Contains(err.Error(), "commands ") {
+		t.Fatalf("Run against a failing cluster = %v, want the cluster's error naming the commands", err)
 	}
 }
