@@ -69,6 +69,7 @@ func TestDependencies(t *testing.T) {
 			return f == "central/membership.go" || strings.HasPrefix(f, "internal/logbridge/")
 		}},
 		{"github.com/quic-go/quic-go", func(f string) bool { return f == "replication/transport.go" }},
+		{"github.com/chromedp/", func(f string) bool { return strings.HasPrefix(f, "internal/browsertest/") }},
 	}
 	// Atrium packages that a package must never import.
 	forbidden := map[string][]string{
