@@ -1,6 +1,9 @@
-// Package ent is the ENT's domain: users and their profiles, lycées, news
-// and messaging, the rules that decide who may do what, passwords and
-// signed sessions.
+// Package ent is the ENT's domain: users and their profiles, lycées, the
+// services (news, messaging, the cahier de textes in homework.go, the
+// helpdesk in assistance.go), the rules that decide who may do what,
+// passwords and signed sessions, the audit trail, and the commands of the
+// directory import (importops.go) and of the CAS registry
+// (casregistry.go).
 //
 // The rules live in Exec, the record.Executor every node runs: an edge
 // executes a user's command locally (online or not) and central executes it

@@ -51,6 +51,16 @@ func Exec(tx record.Tx, cmd record.Command) error {
 		return execAuditRecord(tx, cmd)
 	case OpAuditPurge:
 		return execAuditPurge(tx, cmd)
+	case OpTicketOpen:
+		return execTicketOpen(tx, cmd)
+	case OpTicketComment:
+		return execTicketComment(tx, cmd)
+	case OpTicketStatus:
+		return execTicketStatus(tx, cmd)
+	case OpHomeworkWrite:
+		return execHomeworkWrite(tx, cmd)
+	case OpHomeworkDelete:
+		return execHomeworkDelete(tx, cmd)
 	}
 	return record.Reject("invalid", "Opération inconnue : "+cmd.Op+".")
 }

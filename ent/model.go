@@ -32,6 +32,13 @@ const (
 	// KindDirectoryEntry is one entry of an académie's directory view, in
 	// DirectoryPartition(académie).
 	KindDirectoryEntry = "directory.entry"
+	// KindTicket and KindTicketComment are the assistance's tickets and
+	// their comments (assistance.go), in the lycée's partition.
+	KindTicket        = "ticket"
+	KindTicketComment = "ticket.comment"
+	// KindHomework is an entry of a class's cahier de textes (homework.go),
+	// in the lycée's partition.
+	KindHomework = "homework"
 )
 
 // CentralPartition holds what only central keeps: the reports of directory
@@ -61,6 +68,13 @@ const (
 	OpAuditRecord     = "audit.record"  // a node records an authentication or a ticket validation
 	OpAuditPurge      = "audit.purge"   // operator: remove the audit entries past their retention
 	OpImportReport    = "import.report" // operator: store a directory import's report
+	// Assistance (issue "The service bundle"): helpdesk tickets.
+	OpTicketOpen    = "ticket.open"    // any user of the lycée opens a ticket
+	OpTicketComment = "ticket.comment" // its author or the lycée's staff comment on it
+	OpTicketStatus  = "ticket.status"  // the lycée's staff change its status, from a base
+	// Cahier de textes (issue "The service bundle"): a class's session log.
+	OpHomeworkWrite  = "homework.write"  // a teacher of the class writes or edits their entry
+	OpHomeworkDelete = "homework.delete" // the entry's author deletes it
 )
 
 // ValidProfile reports whether p is one of the profiles above.

@@ -54,7 +54,9 @@ const (
 )
 
 var pageNames = []string{"login", "home", "news_list", "news_read", "news_new", "messages", "message_read", "message_new", "logout", "error",
-	"activation", "account", "accounts_admin", "account_letters", "audit"}
+	"activation", "account", "accounts_admin", "account_letters", "audit",
+	"assistance_list", "assistance_read", "assistance_new",
+	"homework_list", "homework_read", "homework_form"}
 
 // New validates cfg and parses the templates.
 func New(cfg Config) (*Portal, error) {
@@ -129,6 +131,19 @@ func (p *Portal) Handler() http.Handler {
 	mux.HandleFunc("POST /gestion/comptes/{id}/reinitialiser", p.page(p.accountReset))
 	mux.HandleFunc("GET /audit", p.page(p.auditPage))
 	mux.HandleFunc("GET /audit.csv", p.page(p.auditCSV))
+	mux.HandleFunc("GET /assistance", p.page(p.ticketList))
+	mux.HandleFunc("GET /assistance/nouveau", p.page(p.ticketForm))
+	mux.HandleFunc("POST /assistance/nouveau", p.page(p.ticketPost))
+	mux.HandleFunc("GET /assistance/{id}", p.page(p.ticketRead))
+	mux.HandleFunc("POST /assistance/{id}/commentaire", p.page(p.ticketCommentPost))
+	mux.HandleFunc("POST /assistance/{id}/statut", p.page(p.ticketStatusPost))
+	mux.HandleFunc("GET /cahier-de-textes", p.page(p.homeworkList))
+	mux.HandleFunc("GET /cahier-de-textes/nouvelle", p.page(p.homeworkNew))
+	mux.HandleFunc("POST /cahier-de-textes/nouvelle", p.page(p.homeworkPost))
+	mux.HandleFunc("GET /cahier-de-textes/{id}", p.page(p.homeworkRead))
+	mux.HandleFunc("GET /cahier-de-textes/{id}/modifier", p.page(p.homeworkEdit))
+	mux.HandleFunc("POST /cahier-de-textes/{id}/modifier", p.page(p.homeworkPost))
+	mux.HandleFunc("POST /cahier-de-textes/{id}/supprimer", p.page(p.homeworkDelete))
 
 	mux.HandleFunc("POST /api/v1/session", p.apiLogin)
 	mux.HandleFunc("POST /api/v1/activation", p.apiActivation)
@@ -138,6 +153,16 @@ func (p *Portal) Handler() http.Handler {
 	mux.HandleFunc("POST /api/v1/messages", p.api(p.apiMessagePost))
 	mux.HandleFunc("GET /api/v1/recipients", p.api(p.apiRecipients))
 	mux.HandleFunc("GET /api/v1/audit", p.api(p.apiAudit))
+	mux.HandleFunc("GET /api/v1/tickets", p.api(p.apiTicketList))
+	mux.HandleFunc("POST /api/v1/tickets", p.api(p.apiTicketPost))
+	mux.HandleFunc("GET /api/v1/tickets/{id}", p.api(p.apiTicketGet))
+	mux.HandleFunc("POST /api/v1/tickets/{id}/comments", p.api(p.apiTicketComment))
+	mux.HandleFunc("POST /api/v1/tickets/{id}/status", p.api(p.apiTicketStatus))
+	mux.HandleFunc("GET /api/v1/homework", p.api(p.apiHomeworkList))
+	mux.HandleFunc("POST /api/v1/homework", p.api(p.apiHomeworkWrite))
+	mux.HandleFunc("GET /api/v1/homework/{id}", p.api(p.apiHomeworkGet))
+	mux.HandleFunc("PUT /api/v1/homework/{id}", p.api(p.apiHomeworkWrite))
+	mux.HandleFunc("DELETE /api/v1/homework/{id}", p.api(p.apiHomeworkDelete))
 	return securityHeaders(mux)
 }
 
