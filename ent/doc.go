@@ -1,6 +1,7 @@
 // Package ent is the ENT's domain: users and their profiles, lycées, the
-// services (news, messaging, the cahier de textes in homework.go, the
-// helpdesk in assistance.go), the rules that decide who may do what,
+// services (news, messaging, the cahier de textes in homework.go, grades in
+// notes.go, absences in absences.go, room and equipment booking in
+// reservation.go, the helpdesk in assistance.go), the rules that decide who may do what,
 // passwords and signed sessions, the audit trail, and the commands of the
 // directory import (importops.go) and of the CAS registry
 // (casregistry.go).

@@ -61,6 +61,22 @@ func Exec(tx record.Tx, cmd record.Command) error {
 		return execHomeworkWrite(tx, cmd)
 	case OpHomeworkDelete:
 		return execHomeworkDelete(tx, cmd)
+	case OpAbsenceRecord:
+		return execAbsenceRecord(tx, cmd)
+	case OpAbsenceJustify:
+		return execAbsenceJustify(tx, cmd)
+	case OpAbsenceStatus:
+		return execAbsenceStatus(tx, cmd)
+	case OpResourcePut:
+		return execResourcePut(tx, cmd)
+	case OpBookingMake:
+		return execBookingMake(tx, cmd)
+	case OpBookingCancel:
+		return execBookingCancel(tx, cmd)
+	case OpEvaluationCreate:
+		return execEvaluationCreate(tx, cmd)
+	case OpGradeSet:
+		return execGradeSet(tx, cmd)
 	}
 	return record.Reject("invalid", "Opération inconnue : "+cmd.Op+".")
 }

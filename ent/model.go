@@ -39,6 +39,17 @@ const (
 	// KindHomework is an entry of a class's cahier de textes (homework.go),
 	// in the lycée's partition.
 	KindHomework = "homework"
+	// KindAbsence is an absence or a lateness of a student (absences.go),
+	// in the lycée's partition.
+	KindAbsence = "absence"
+	// KindResource and KindBooking are the rooms and equipment of a lycée
+	// and their bookings (reservation.go), in the lycée's partition.
+	KindResource = "resource"
+	KindBooking  = "booking"
+	// KindEvaluation and KindGrade are a class's evaluations and their
+	// grades (notes.go), in the lycée's partition.
+	KindEvaluation = "evaluation"
+	KindGrade      = "grade"
 )
 
 // CentralPartition holds what only central keeps: the reports of directory
@@ -75,6 +86,17 @@ const (
 	// Cahier de textes (issue "The service bundle"): a class's session log.
 	OpHomeworkWrite  = "homework.write"  // a teacher of the class writes or edits their entry
 	OpHomeworkDelete = "homework.delete" // the entry's author deletes it
+	// Absences (issue "The service bundle"): vie scolaire.
+	OpAbsenceRecord  = "absence.record"  // a teacher of the class or the lycée's staff record one
+	OpAbsenceJustify = "absence.justify" // a relative of the student justifies it
+	OpAbsenceStatus  = "absence.status"  // the lycée's staff set its status
+	// Réservation (issue "The service bundle"): rooms and equipment.
+	OpResourcePut   = "resource.put"   // the lycée's staff declare or change a resource
+	OpBookingMake   = "booking.make"   // a teacher or staff member books a free slot
+	OpBookingCancel = "booking.cancel" // the booker or the lycée's staff cancel a booking
+	// Notes (issue "The service bundle"): evaluations and grades.
+	OpEvaluationCreate = "evaluation.create" // a teacher of the class creates one
+	OpGradeSet         = "grade.set"         // the evaluation's author sets a grade, from a base
 )
 
 // ValidProfile reports whether p is one of the profiles above.

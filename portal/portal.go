@@ -56,7 +56,10 @@ const (
 var pageNames = []string{"login", "home", "news_list", "news_read", "news_new", "messages", "message_read", "message_new", "logout", "error",
 	"activation", "account", "accounts_admin", "account_letters", "audit",
 	"assistance_list", "assistance_read", "assistance_new",
-	"homework_list", "homework_read", "homework_form"}
+	"homework_list", "homework_read", "homework_form",
+	"notes_list", "notes_read", "notes_form",
+	"absences_list", "absences_read", "absences_form",
+	"reservation_list", "reservation_resource", "reservation_planning", "reservation_read"}
 
 // New validates cfg and parses the templates.
 func New(cfg Config) (*Portal, error) {
@@ -144,6 +147,24 @@ func (p *Portal) Handler() http.Handler {
 	mux.HandleFunc("GET /cahier-de-textes/{id}/modifier", p.page(p.homeworkEdit))
 	mux.HandleFunc("POST /cahier-de-textes/{id}/modifier", p.page(p.homeworkPost))
 	mux.HandleFunc("POST /cahier-de-textes/{id}/supprimer", p.page(p.homeworkDelete))
+	mux.HandleFunc("GET /notes", p.page(p.notesList))
+	mux.HandleFunc("GET /notes/nouvelle", p.page(p.notesNew))
+	mux.HandleFunc("POST /notes/nouvelle", p.page(p.notesCreate))
+	mux.HandleFunc("GET /notes/{id}", p.page(p.notesRead))
+	mux.HandleFunc("POST /notes/{id}/saisie", p.page(p.notesGradesPost))
+	mux.HandleFunc("GET /absences", p.page(p.absenceList))
+	mux.HandleFunc("GET /absences/nouvelle", p.page(p.absenceNew))
+	mux.HandleFunc("POST /absences/nouvelle", p.page(p.absencePost))
+	mux.HandleFunc("GET /absences/{id}", p.page(p.absenceRead))
+	mux.HandleFunc("POST /absences/{id}/justifier", p.page(p.absenceJustifyPost))
+	mux.HandleFunc("POST /absences/{id}/statut", p.page(p.absenceStatusPost))
+	mux.HandleFunc("GET /reservation", p.page(p.reservationList))
+	mux.HandleFunc("GET /reservation/ressources/nouvelle", p.page(p.resourceForm))
+	mux.HandleFunc("POST /reservation/ressources/nouvelle", p.page(p.resourcePost))
+	mux.HandleFunc("GET /reservation/ressources/{id}", p.page(p.resourcePlanning))
+	mux.HandleFunc("POST /reservation/ressources/{id}/reserver", p.page(p.bookingPost))
+	mux.HandleFunc("GET /reservation/{id}", p.page(p.bookingRead))
+	mux.HandleFunc("POST /reservation/{id}/annuler", p.page(p.bookingCancel))
 
 	mux.HandleFunc("POST /api/v1/session", p.apiLogin)
 	mux.HandleFunc("POST /api/v1/activation", p.apiActivation)
@@ -163,6 +184,24 @@ func (p *Portal) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/homework/{id}", p.api(p.apiHomeworkGet))
 	mux.HandleFunc("PUT /api/v1/homework/{id}", p.api(p.apiHomeworkWrite))
 	mux.HandleFunc("DELETE /api/v1/homework/{id}", p.api(p.apiHomeworkDelete))
+	mux.HandleFunc("GET /api/v1/evaluations", p.api(p.apiEvaluationList))
+	mux.HandleFunc("POST /api/v1/evaluations", p.api(p.apiEvaluationPost))
+	mux.HandleFunc("GET /api/v1/evaluations/{id}", p.api(p.apiEvaluationGet))
+	mux.HandleFunc("GET /api/v1/grades", p.api(p.apiGradeList))
+	mux.HandleFunc("POST /api/v1/grades", p.api(p.apiGradePost))
+	mux.HandleFunc("GET /api/v1/absences", p.api(p.apiAbsenceList))
+	mux.HandleFunc("POST /api/v1/absences", p.api(p.apiAbsencePost))
+	mux.HandleFunc("GET /api/v1/absences/{id}", p.api(p.apiAbsenceGet))
+	mux.HandleFunc("POST /api/v1/absences/{id}/justification", p.api(p.apiAbsenceJustify))
+	mux.HandleFunc("POST /api/v1/absences/{id}/status", p.api(p.apiAbsenceStatus))
+	mux.HandleFunc("GET /api/v1/resources", p.api(p.apiResourceList))
+	mux.HandleFunc("POST /api/v1/resources", p.api(p.apiResourcePut))
+	mux.HandleFunc("PUT /api/v1/resources/{id}", p.api(p.apiResourcePut))
+	mux.HandleFunc("GET /api/v1/resources/{id}/bookings", p.api(p.apiResourceBookings))
+	mux.HandleFunc("GET /api/v1/bookings", p.api(p.apiBookingList))
+	mux.HandleFunc("POST /api/v1/bookings", p.api(p.apiBookingPost))
+	mux.HandleFunc("GET /api/v1/bookings/{id}", p.api(p.apiBookingGet))
+	mux.HandleFunc("DELETE /api/v1/bookings/{id}", p.api(p.apiBookingCancel))
 	return securityHeaders(mux)
 }
 

@@ -1,0 +1,286 @@
+package portal
+
+import (
+	"bytes"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"atrium/ent"
+	"atrium/record"
+)
+
+// Absences (vie scolaire): pages under /absences, JSON under
+// /api/v1/absences. ent decides who records, justifies and sets the status
+// of what (absences.go); the pages only hide what a user could not do
+// anyway.
+
+// absenceRow is an absence as the pages show it, its date in French.
+type absenceRow struct {
+	ent.Absence
+	DateText string
+}
+
+// absencePage is what the absences' templates read.
+type absencePage struct {
+	*view
+	CanRecord bool
+	// List.
+	Absences []absenceRow
+	// Read.
+	Entry      absenceRow
+	CanJustify bool // the user is a relative of the student
+	CanStatus  bool // the user is of the lycée's staff
+	Motifs     []ent.AbsenceChoice
+	Statuses   []ent.AbsenceChoice
+	// Form.
+	Students []ent.User
+	Kinds    []ent.AbsenceChoice
+}
+
+func newAbsenceRow(a ent.Absence) absenceRow { return absenceRow{Absence: a, DateText: frDate(a.Date)} }
+
+func (p *Portal) absencePage(r *http.Request, title string, s *session) *absencePage {
+	return &absencePage{view: p.newView(r, title, s), CanRecord: ent.CanRecordAbsences(s.user),
+		Motifs: ent.AbsenceMotifs(), Statuses: ent.AbsenceStatuses(), Kinds: ent.AbsenceKinds()}
+}
+
+// renderAbsences renders a page of the absences as render does.
+func (p *Portal) renderAbsences(w http.ResponseWriter, code int, name string, pg *absencePage) {
+	var buf bytes.Buffer
+	if err := p.pages[name].ExecuteTemplate(&buf, "layout", pg); err != nil {
+		p.log.Error("render page", "page", name, "err", err)
+		http.Error(w, "Erreur interne.", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	w.Write(buf.Bytes())
+}
+
+func (p *Portal) absenceList(w http.ResponseWriter, r *http.Request, s *session) {
+	list, err := p.cfg.Service.ListAbsences(r.Context(), s.user)
+	if err != nil {
+		p.fail(w, r, s, err)
+		return
+	}
+	pg := p.absencePage(r, "Absences", s)
+	for _, a := range list {
+		pg.Absences = append(pg.Absences, newAbsenceRow(a))
+	}
+	p.renderAbsences(w, http.StatusOK, "absences_list", pg)
+}
+
+// absenceReadPage fills the page of absence a.
+func (p *Portal) absenceReadPage(r *http.Request, s *session, a ent.Absence) *absencePage {
+	pg := p.absencePage(r, a.KindLabel()+" de "+a.StudentName, s)
+	pg.Entry = newAbsenceRow(a)
+	pg.CanJustify = s.user.Profile == ent.Relative && slices.Contains(s.user.Children, a.StudentID)
+	pg.CanStatus = ent.CanSetAbsenceStatus(s.user)
+	pg.Form["motif"], pg.Form["comment"], pg.Form["status"] = a.Motif, a.Comment, a.Status
+	return pg
+}
+
+func (p *Portal) absenceRead(w http.ResponseWriter, r *http.Request, s *session) {
+	a, err := p.cfg.Service.GetAbsence(r.Context(), s.user, r.PathValue("id"))
+	if err != nil {
+		p.fail(w, r, s, err)
+		return
+	}
+	p.renderAbsences(w, http.StatusOK, "absences_read", p.absenceReadPage(r, s, a))
+}
+
+// absenceForm fills the recording form; its students are those the user
+// may record an absence for.
+func (p *Portal) absenceForm(r *http.Request, s *session) (*absencePage, error) {
+	students, err := p.cfg.Service.AbsenceStudents(r.Context(), s.user)
+	if err != nil {
+		return nil, err
+	}
+	pg := p.absencePage(r, "Signaler une absence ou un retard", s)
+	pg.Students = students
+	return pg, nil
+}
+
+func (p *Portal) absenceNew(w http.ResponseWriter, r *http.Request, s *session) {
+	if !ent.CanRecordAbsences(s.user) {
+		p.fail(w, r, s, record.Reject("forbidden", "Un enseignant enregistre les absences des élèves de ses classes ; la vie scolaire, celles de tout élève du lycée."))
+		return
+	}
+	pg, err := p.absenceForm(r, s)
+	if err != nil {
+		p.fail(w, r, s, err)
+		return
+	}
+	pg.Form["date"] = time.Now().In(p.paris).Format("2006-01-02")
+	pg.Form["kind"] = ent.AbsenceAbsent
+	p.renderAbsences(w, http.StatusOK, "absences_form", pg)
+}
+
+func (p *Portal) absencePost(w http.ResponseWriter, r *http.Request, s *session) {
+	f := r.PostForm
+	a := ent.AbsenceArgs{Student: f.Get("student"), Date: f.Get("date"), Start: f.Get("start"), End: f.Get("end"), Kind: f.Get("kind")}
+	e, err := p.cfg.Service.RecordAbsence(r.Context(), s.user, a)
+	if err != nil {
+		code, msg := status(err)
+		if code == http.StatusInternalServerError {
+			p.fail(w, r, s, err)
+			return
+		}
+		pg, ferr := p.absenceForm(r, s)
+		if ferr != nil {
+			p.fail(w, r, s, ferr)
+			return
+		}
+		pg.Error = msg
+		pg.Form["student"], pg.Form["date"], pg.Form["start"], pg.Form["end"], pg.Form["kind"] = a.Student, a.Date, a.Start, a.End, a.Kind
+		p.renderAbsences(w, code, "absences_form", pg)
+		return
+	}
+	http.Redirect(w, r, "/absences/"+url.PathEscape(e.ID), http.StatusSeeOther)
+}
+
+// absenceChange posts a justification or a status change of {id} and
+// shows the absence again, with the refusal if there is one.
+func (p *Portal) absenceChange(w http.ResponseWriter, r *http.Request, s *session, change func(id string) (ent.Absence, error)) {
+	id := r.PathValue("id")
+	if _, err := change(id); err != nil {
+		code, msg := status(err)
+		a, gerr := p.cfg.Service.GetAbsence(r.Context(), s.user, id)
+		if code == http.StatusInternalServerError || gerr != nil {
+			p.fail(w, r, s, err)
+			return
+		}
+		pg := p.absenceReadPage(r, s, a)
+		pg.Error = msg
+		pg.Form["motif"], pg.Form["comment"] = r.PostForm.Get("motif"), r.PostForm.Get("comment")
+		p.renderAbsences(w, code, "absences_read", pg)
+		return
+	}
+	http.Redirect(w, r, "/absences/"+url.PathEscape(id), http.StatusSeeOther)
+}
+
+func (p *Portal) absenceJustifyPost(w http.ResponseWriter, r *http.Request, s *session) {
+	p.absenceChange(w, r, s, func(id string) (ent.Absence, error) {
+		return p.cfg.Service.JustifyAbsence(r.Context(), s.user, id, r.PostForm.Get("motif"), r.PostForm.Get("comment"))
+	})
+}
+
+func (p *Portal) absenceStatusPost(w http.ResponseWriter, r *http.Request, s *session) {
+	p.absenceChange(w, r, s, func(id string) (ent.Absence, error) {
+		return p.cfg.Service.SetAbsenceStatus(r.Context(), s.user, id, r.PostForm.Get("status"))
+	})
+}
+
+// apiAbsence is an absence as the API shows it.
+type apiAbsence struct {
+	ID          string `json:"id"`
+	StudentID   string `json:"studentId"`
+	Student     string `json:"student"`
+	Class       string `json:"class"`
+	Date        string `json:"date"`
+	Start       string `json:"start"`
+	End         string `json:"end"`
+	Kind        string `json:"kind"`
+	RecordedBy  string `json:"recordedBy"`
+	Recorded    string `json:"recorded"`
+	Status      string `json:"status"`
+	StatusBy    string `json:"statusBy,omitempty"`
+	StatusAt    string `json:"statusAt,omitempty"`
+	Motif       string `json:"motif,omitempty"`
+	Comment     string `json:"comment,omitempty"`
+	JustifiedBy string `json:"justifiedBy,omitempty"`
+	JustifiedAt string `json:"justifiedAt,omitempty"`
+}
+
+func absenceTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func toAPIAbsence(a ent.Absence) apiAbsence {
+	return apiAbsence{ID: a.ID, StudentID: a.StudentID, Student: a.StudentName, Class: a.Class, Date: a.Date,
+		Start: a.Start, End: a.End, Kind: a.Kind, RecordedBy: a.RecorderName, Recorded: absenceTime(a.Recorded),
+		Status: a.Status, StatusBy: a.StatusByName, StatusAt: absenceTime(a.StatusAt),
+		Motif: a.Motif, Comment: a.Comment, JustifiedBy: a.JustifiedBy, JustifiedAt: absenceTime(a.JustifiedAt)}
+}
+
+func (p *Portal) apiAbsenceList(w http.ResponseWriter, r *http.Request, s *session) {
+	list, err := p.cfg.Service.ListAbsences(r.Context(), s.user)
+	if err != nil {
+		p.apiError(w, r, err)
+		return
+	}
+	out := make([]apiAbsence, 0, len(list))
+	for _, a := range list {
+		out = append(out, toAPIAbsence(a))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (p *Portal) apiAbsenceGet(w http.ResponseWriter, r *http.Request, s *session) {
+	a, err := p.cfg.Service.GetAbsence(r.Context(), s.user, r.PathValue("id"))
+	if err != nil {
+		p.apiError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toAPIAbsence(a))
+}
+
+func (p *Portal) apiAbsencePost(w http.ResponseWriter, r *http.Request, s *session) {
+	var in struct {
+		Student string `json:"studentId"`
+		Date    string `json:"date"`
+		Start   string `json:"start"`
+		End     string `json:"end"`
+		Kind    string `json:"kind"`
+	}
+	if err := decodeJSON(w, r, &in); err != nil {
+		p.apiError(w, r, err)
+		return
+	}
+	a, err := p.cfg.Service.RecordAbsence(r.Context(), s.user, ent.AbsenceArgs{Student: in.Student, Date: in.Date, Start: in.Start, End: in.End, Kind: in.Kind})
+	if err != nil {
+		p.apiError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, toAPIAbsence(a))
+}
+
+func (p *Portal) apiAbsenceJustify(w http.ResponseWriter, r *http.Request, s *session) {
+	var in struct {
+		Motif   string `json:"motif"`
+		Comment string `json:"comment"`
+	}
+	if err := decodeJSON(w, r, &in); err != nil {
+		p.apiError(w, r, err)
+		return
+	}
+	a, err := p.cfg.Service.JustifyAbsence(r.Context(), s.user, r.PathValue("id"), in.Motif, in.Comment)
+	if err != nil {
+		p.apiError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toAPIAbsence(a))
+}
+
+func (p *Portal) apiAbsenceStatus(w http.ResponseWriter, r *http.Request, s *session) {
+	var in struct {
+		Status string `json:"status"`
+	}
+	if err := decodeJSON(w, r, &in); err != nil {
+		p.apiError(w, r, err)
+		return
+	}
+	a, err := p.cfg.Service.SetAbsenceStatus(r.Context(), s.user, r.PathValue("id"), in.Status)
+	if err != nil {
+		p.apiError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toAPIAbsence(a))
+}
