@@ -1,7 +1,6 @@
 package portal
 
 import (
-	"bytes"
 	"net/http"
 	"net/url"
 	"slices"
@@ -46,21 +45,6 @@ func (p *Portal) absencePage(r *http.Request, title string, s *session) *absence
 		Motifs: ent.AbsenceMotifs(), Statuses: ent.AbsenceStatuses(), Kinds: ent.AbsenceKinds()}
 }
 
-// renderAbsences renders a page of the absences as render does.
-func (p *Portal) renderAbsences(w http.ResponseWriter, code int, name string, pg *absencePage) {
-	var buf bytes.Buffer
-	if err := p.pages[name].ExecuteTemplate(&buf, "layout", pg); err != nil {
-		p.log.Error("render page", "page", name, "err", err)
-		http.Error(w, "Erreur interne.", http.StatusInternalServerError)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	w.Write(buf.Bytes())
-}
-
 func (p *Portal) absenceList(w http.ResponseWriter, r *http.Request, s *session) {
 	list, err := p.cfg.Service.ListAbsences(r.Context(), s.user)
 	if err != nil {
@@ -71,7 +55,7 @@ func (p *Portal) absenceList(w http.ResponseWriter, r *http.Request, s *session)
 	for _, a := range list {
 		pg.Absences = append(pg.Absences, newAbsenceRow(a))
 	}
-	p.renderAbsences(w, http.StatusOK, "absences_list", pg)
+	p.render(w, http.StatusOK, "absences_list", pg)
 }
 
 // absenceReadPage fills the page of absence a.
@@ -90,7 +74,7 @@ func (p *Portal) absenceRead(w http.ResponseWriter, r *http.Request, s *session)
 		p.fail(w, r, s, err)
 		return
 	}
-	p.renderAbsences(w, http.StatusOK, "absences_read", p.absenceReadPage(r, s, a))
+	p.render(w, http.StatusOK, "absences_read", p.absenceReadPage(r, s, a))
 }
 
 // absenceForm fills the recording form; its students are those the user
@@ -117,7 +101,7 @@ func (p *Portal) absenceNew(w http.ResponseWriter, r *http.Request, s *session) 
 	}
 	pg.Form["date"] = time.Now().In(p.paris).Format("2006-01-02")
 	pg.Form["kind"] = ent.AbsenceAbsent
-	p.renderAbsences(w, http.StatusOK, "absences_form", pg)
+	p.render(w, http.StatusOK, "absences_form", pg)
 }
 
 func (p *Portal) absencePost(w http.ResponseWriter, r *http.Request, s *session) {
@@ -137,7 +121,7 @@ func (p *Portal) absencePost(w http.ResponseWriter, r *http.Request, s *session)
 		}
 		pg.Error = msg
 		pg.Form["student"], pg.Form["date"], pg.Form["start"], pg.Form["end"], pg.Form["kind"] = a.Student, a.Date, a.Start, a.End, a.Kind
-		p.renderAbsences(w, code, "absences_form", pg)
+		p.render(w, code, "absences_form", pg)
 		return
 	}
 	http.Redirect(w, r, "/absences/"+url.PathEscape(e.ID), http.StatusSeeOther)
@@ -157,7 +141,7 @@ func (p *Portal) absenceChange(w http.ResponseWriter, r *http.Request, s *sessio
 		pg := p.absenceReadPage(r, s, a)
 		pg.Error = msg
 		pg.Form["motif"], pg.Form["comment"] = r.PostForm.Get("motif"), r.PostForm.Get("comment")
-		p.renderAbsences(w, code, "absences_read", pg)
+		p.render(w, code, "absences_read", pg)
 		return
 	}
 	http.Redirect(w, r, "/absences/"+url.PathEscape(id), http.StatusSeeOther)

@@ -1,7 +1,6 @@
 package portal
 
 import (
-	"bytes"
 	"net/http"
 	"time"
 
@@ -37,21 +36,6 @@ func (p *Portal) newAccountView(r *http.Request, title string, s *session) *acco
 	return &accountView{view: p.newView(r, title, s), Edge: p.cfg.Role == "edge"}
 }
 
-// renderAccount is render for the account pages.
-func (p *Portal) renderAccount(w http.ResponseWriter, code int, name string, v *accountView) {
-	var buf bytes.Buffer
-	if err := p.pages[name].ExecuteTemplate(&buf, "layout", v); err != nil {
-		p.log.Error("render page", "page", name, "err", err)
-		http.Error(w, "Erreur interne.", http.StatusInternalServerError)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	w.Write(buf.Bytes())
-}
-
 var errPasswordsDiffer = record.Reject("invalid", "Les deux mots de passe saisis ne sont pas identiques.")
 
 // Confirmations shown on the account page after a redirect.
@@ -65,7 +49,7 @@ func (p *Portal) activationForm(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	p.renderAccount(w, http.StatusOK, "activation", p.newAccountView(r, "Activer votre compte", nil))
+	p.render(w, http.StatusOK, "activation", p.newAccountView(r, "Activer votre compte", nil))
 }
 
 func (p *Portal) activationPost(w http.ResponseWriter, r *http.Request) {
@@ -92,7 +76,7 @@ func (p *Portal) activationPost(w http.ResponseWriter, r *http.Request) {
 		v := p.newAccountView(r, "Activer votre compte", nil)
 		v.Error = msg
 		v.Form["login"], v.Form["code"] = login, code
-		p.renderAccount(w, st, "activation", v)
+		p.render(w, st, "activation", v)
 		return
 	}
 	p.setSessionCookie(w, r, tok, 0)
@@ -102,7 +86,7 @@ func (p *Portal) activationPost(w http.ResponseWriter, r *http.Request) {
 func (p *Portal) accountPage(w http.ResponseWriter, r *http.Request, s *session) {
 	v := p.newAccountView(r, "Mon compte", s)
 	v.Notice = accountNotices[r.URL.Query().Get("ok")]
-	p.renderAccount(w, http.StatusOK, "account", v)
+	p.render(w, http.StatusOK, "account", v)
 }
 
 func (p *Portal) accountPost(w http.ResponseWriter, r *http.Request, s *session) {
@@ -120,7 +104,7 @@ func (p *Portal) accountPost(w http.ResponseWriter, r *http.Request, s *session)
 		setRetryAfter(w, err)
 		v := p.newAccountView(r, "Mon compte", s)
 		v.Error = msg
-		p.renderAccount(w, st, "account", v)
+		p.render(w, st, "account", v)
 		return
 	}
 	http.Redirect(w, r, "/compte?ok=modifie", http.StatusSeeOther)
@@ -152,7 +136,7 @@ func (p *Portal) accountsAdmin(w http.ResponseWriter, r *http.Request, s *sessio
 		v.Accounts = append(v.Accounts, accountRow{ID: u.ID, Name: u.Name, Login: u.Login,
 			Profile: ent.ProfileLabel(u.Profile), State: p.accountState(u)})
 	}
-	p.renderAccount(w, http.StatusOK, "accounts_admin", v)
+	p.render(w, http.StatusOK, "accounts_admin", v)
 }
 
 func (p *Portal) accountReset(w http.ResponseWriter, r *http.Request, s *session) {
@@ -179,7 +163,7 @@ func (p *Portal) accountReset(w http.ResponseWriter, r *http.Request, s *session
 	}
 	v := p.newAccountView(r, "Nouveau code d'activation", s)
 	v.Reset = &resetResult{Name: target.Name, Login: target.Login, Code: code}
-	p.renderAccount(w, http.StatusOK, "accounts_admin", v)
+	p.render(w, http.StatusOK, "accounts_admin", v)
 }
 
 func (p *Portal) accountLetters(w http.ResponseWriter, r *http.Request, s *session) {
@@ -190,7 +174,7 @@ func (p *Portal) accountLetters(w http.ResponseWriter, r *http.Request, s *sessi
 	}
 	v := p.newAccountView(r, "Lettres d'activation", s)
 	v.Letters = letters
-	p.renderAccount(w, http.StatusOK, "account_letters", v)
+	p.render(w, http.StatusOK, "account_letters", v)
 }
 
 func (p *Portal) apiActivation(w http.ResponseWriter, r *http.Request) {

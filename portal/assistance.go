@@ -1,7 +1,6 @@
 package portal
 
 import (
-	"bytes"
 	"net/http"
 	"net/url"
 	"time"
@@ -32,21 +31,6 @@ func (p *Portal) ticketView(r *http.Request, title string, s *session) *ticketVi
 		Statuses: ent.TicketStatuses(), CanManage: ent.CanManageTickets(s.user)}
 }
 
-// renderTickets renders an assistance page (render, for a ticketView).
-func (p *Portal) renderTickets(w http.ResponseWriter, code int, name string, v *ticketView) {
-	var buf bytes.Buffer
-	if err := p.pages[name].ExecuteTemplate(&buf, "layout", v); err != nil {
-		p.log.Error("render page", "page", name, "err", err)
-		http.Error(w, "Erreur interne.", http.StatusInternalServerError)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	w.Write(buf.Bytes())
-}
-
 // errNoAssistance refuses the assistance to Région staff.
 func errNoAssistance() error {
 	return record.Reject("forbidden", "L'assistance est celle d'un lycée : votre compte n'y a pas accès.")
@@ -68,7 +52,7 @@ func (p *Portal) ticketList(w http.ResponseWriter, r *http.Request, s *session) 
 	}
 	v := p.ticketView(r, "Assistance", s)
 	v.Tickets, v.Filter = ts, filter
-	p.renderTickets(w, http.StatusOK, "assistance_list", v)
+	p.render(w, http.StatusOK, "assistance_list", v)
 }
 
 func (p *Portal) ticketForm(w http.ResponseWriter, r *http.Request, s *session) {
@@ -76,7 +60,7 @@ func (p *Portal) ticketForm(w http.ResponseWriter, r *http.Request, s *session) 
 		p.fail(w, r, s, errNoAssistance())
 		return
 	}
-	p.renderTickets(w, http.StatusOK, "assistance_new", p.ticketView(r, "Ouvrir un ticket", s))
+	p.render(w, http.StatusOK, "assistance_new", p.ticketView(r, "Ouvrir un ticket", s))
 }
 
 func (p *Portal) ticketPost(w http.ResponseWriter, r *http.Request, s *session) {
@@ -91,7 +75,7 @@ func (p *Portal) ticketPost(w http.ResponseWriter, r *http.Request, s *session) 
 		v := p.ticketView(r, "Ouvrir un ticket", s)
 		v.Error = msg
 		v.Form["title"], v.Form["description"], v.Form["category"] = f.Get("title"), f.Get("description"), f.Get("category")
-		p.renderTickets(w, code, "assistance_new", v)
+		p.render(w, code, "assistance_new", v)
 		return
 	}
 	http.Redirect(w, r, "/assistance/"+url.PathEscape(t.ID), http.StatusSeeOther)
@@ -107,7 +91,7 @@ func (p *Portal) ticketPage(w http.ResponseWriter, r *http.Request, s *session, 
 	}
 	v := p.ticketView(r, t.Title, s)
 	v.Ticket, v.Comments, v.Error = t, comments, msg
-	p.renderTickets(w, code, "assistance_read", v)
+	p.render(w, code, "assistance_read", v)
 }
 
 func (p *Portal) ticketRead(w http.ResponseWriter, r *http.Request, s *session) {

@@ -150,22 +150,7 @@ func (p *Portal) auditPage(w http.ResponseWriter, r *http.Request, s *session) {
 		}
 		v.Error = msg
 	}
-	p.renderAudit(w, code, v)
-}
-
-// renderAudit renders the audit page: render with a richer view.
-func (p *Portal) renderAudit(w http.ResponseWriter, code int, v *auditView) {
-	var buf bytes.Buffer
-	if err := p.pages["audit"].ExecuteTemplate(&buf, "layout", v); err != nil {
-		p.log.Error("render page", "page", "audit", "err", err)
-		http.Error(w, "Erreur interne.", http.StatusInternalServerError)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	w.Write(buf.Bytes())
+	p.render(w, code, "audit", v)
 }
 
 // csvHeader is the export's header row, in French.

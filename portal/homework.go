@@ -1,7 +1,6 @@
 package portal
 
 import (
-	"bytes"
 	"net/http"
 	"net/url"
 	"slices"
@@ -61,21 +60,6 @@ func (p *Portal) homeworkPage(r *http.Request, title string, s *session) *homewo
 	return &homeworkPage{view: p.newView(r, title, s), CanWrite: ent.CanWriteHomework(s.user)}
 }
 
-// renderHomework renders a page of the cahier de textes as render does.
-func (p *Portal) renderHomework(w http.ResponseWriter, code int, name string, pg *homeworkPage) {
-	var buf bytes.Buffer
-	if err := p.pages[name].ExecuteTemplate(&buf, "layout", pg); err != nil {
-		p.log.Error("render page", "page", name, "err", err)
-		http.Error(w, "Erreur interne.", http.StatusInternalServerError)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	w.Write(buf.Bytes())
-}
-
 func (p *Portal) homeworkList(w http.ResponseWriter, r *http.Request, s *session) {
 	entries, err := p.cfg.Service.ListHomework(r.Context(), s.user, "")
 	if err != nil {
@@ -98,7 +82,7 @@ func (p *Portal) homeworkList(w http.ResponseWriter, r *http.Request, s *session
 		}
 	}
 	slices.Sort(pg.Classes)
-	p.renderHomework(w, http.StatusOK, "homework_list", pg)
+	p.render(w, http.StatusOK, "homework_list", pg)
 }
 
 func (p *Portal) homeworkRead(w http.ResponseWriter, r *http.Request, s *session) {
@@ -110,7 +94,7 @@ func (p *Portal) homeworkRead(w http.ResponseWriter, r *http.Request, s *session
 	pg := p.homeworkPage(r, e.Title, s)
 	pg.Entry = newHomeworkRow(e)
 	pg.CanEdit = e.AuthorID == s.user.ID
-	p.renderHomework(w, http.StatusOK, "homework_read", pg)
+	p.render(w, http.StatusOK, "homework_read", pg)
 }
 
 // homeworkForm fills the form page: a new entry (e nil) or an edit.
@@ -148,7 +132,7 @@ func (p *Portal) homeworkNew(w http.ResponseWriter, r *http.Request, s *session)
 	pg := p.homeworkForm(r, s, nil)
 	pg.Form["date"] = time.Now().In(p.paris).Format("2006-01-02")
 	pg.Form["class"] = r.URL.Query().Get("classe")
-	p.renderHomework(w, http.StatusOK, "homework_form", pg)
+	p.render(w, http.StatusOK, "homework_form", pg)
 }
 
 // ownEntry returns entry id if the user wrote it.
@@ -171,7 +155,7 @@ func (p *Portal) homeworkEdit(w http.ResponseWriter, r *http.Request, s *session
 	}
 	pg := p.homeworkForm(r, s, &e)
 	setHomeworkForm(pg.Form, homeworkArgsOf(e))
-	p.renderHomework(w, http.StatusOK, "homework_form", pg)
+	p.render(w, http.StatusOK, "homework_form", pg)
 }
 
 // homeworkPost writes the form's entry: new, or the edit of {id}.
@@ -193,7 +177,7 @@ func (p *Portal) homeworkPost(w http.ResponseWriter, r *http.Request, s *session
 		pg := p.homeworkForm(r, s, prev)
 		pg.Error = msg
 		setHomeworkForm(pg.Form, a)
-		p.renderHomework(w, code, "homework_form", pg)
+		p.render(w, code, "homework_form", pg)
 		return
 	}
 	http.Redirect(w, r, "/cahier-de-textes/"+url.PathEscape(e.ID), http.StatusSeeOther)

@@ -1,7 +1,6 @@
 package portal
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -43,21 +42,6 @@ func (p *Portal) notesPage(r *http.Request, title string, s *session) *notesPage
 	return &notesPage{view: p.newView(r, title, s), CanCreate: ent.CanGrade(s.user)}
 }
 
-// renderNotes renders a page of the notes as render does.
-func (p *Portal) renderNotes(w http.ResponseWriter, code int, name string, pg *notesPage) {
-	var buf bytes.Buffer
-	if err := p.pages[name].ExecuteTemplate(&buf, "layout", pg); err != nil {
-		p.log.Error("render page", "page", name, "err", err)
-		http.Error(w, "Erreur interne.", http.StatusInternalServerError)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	w.Write(buf.Bytes())
-}
-
 func (p *Portal) notesList(w http.ResponseWriter, r *http.Request, s *session) {
 	evals, err := p.cfg.Service.ListEvaluations(r.Context(), s.user, "")
 	if err != nil {
@@ -73,7 +57,7 @@ func (p *Portal) notesList(w http.ResponseWriter, r *http.Request, s *session) {
 			return
 		}
 	}
-	p.renderNotes(w, http.StatusOK, "notes_list", pg)
+	p.render(w, http.StatusOK, "notes_list", pg)
 }
 
 func (p *Portal) notesRead(w http.ResponseWriter, r *http.Request, s *session) {
@@ -89,7 +73,7 @@ func (p *Portal) renderSheet(w http.ResponseWriter, r *http.Request, s *session,
 	}
 	pg := p.notesPage(r, sh.Title, s)
 	pg.Sheet, pg.Errors = sh, errs
-	p.renderNotes(w, code, "notes_read", pg)
+	p.render(w, code, "notes_read", pg)
 }
 
 func (p *Portal) notesForm(r *http.Request, s *session) *notesPage {
@@ -106,7 +90,7 @@ func (p *Portal) notesNew(w http.ResponseWriter, r *http.Request, s *session) {
 	pg := p.notesForm(r, s)
 	pg.Form["date"] = time.Now().In(p.paris).Format("2006-01-02")
 	pg.Form["outOf"], pg.Form["coefficient"] = "20", "1"
-	p.renderNotes(w, http.StatusOK, "notes_form", pg)
+	p.render(w, http.StatusOK, "notes_form", pg)
 }
 
 func (p *Portal) notesCreate(w http.ResponseWriter, r *http.Request, s *session) {
@@ -125,7 +109,7 @@ func (p *Portal) notesCreate(w http.ResponseWriter, r *http.Request, s *session)
 		for _, k := range []string{"class", "subject", "title", "date", "outOf", "coefficient"} {
 			pg.Form[k] = f.Get(k)
 		}
-		p.renderNotes(w, code, "notes_form", pg)
+		p.render(w, code, "notes_form", pg)
 		return
 	}
 	http.Redirect(w, r, "/notes/"+url.PathEscape(e.ID), http.StatusSeeOther)

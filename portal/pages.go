@@ -75,9 +75,11 @@ func pendingText(n int) string {
 	return fmt.Sprintf("%d modifications en attente d'envoi", n)
 }
 
-func (p *Portal) render(w http.ResponseWriter, code int, name string, v *view) {
+// render writes page name with data (a *view, or a service's page type
+// embedding one) in the layout; nothing is sent if the template fails.
+func (p *Portal) render(w http.ResponseWriter, code int, name string, data any) {
 	var buf bytes.Buffer
-	if err := p.pages[name].ExecuteTemplate(&buf, "layout", v); err != nil {
+	if err := p.pages[name].ExecuteTemplate(&buf, "layout", data); err != nil {
 		p.log.Error("render page", "page", name, "err", err)
 		http.Error(w, "Erreur interne.", http.StatusInternalServerError)
 		return

@@ -1,7 +1,6 @@
 package portal
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -53,21 +52,6 @@ func (p *Portal) reservationPage(r *http.Request, title string, s *session) *res
 	return &reservationPage{view: p.newView(r, title, s), CanManage: ent.CanManageResources(s.user)}
 }
 
-// renderReservation renders a page of the réservation as render does.
-func (p *Portal) renderReservation(w http.ResponseWriter, code int, name string, pg *reservationPage) {
-	var buf bytes.Buffer
-	if err := p.pages[name].ExecuteTemplate(&buf, "layout", pg); err != nil {
-		p.log.Error("render page", "page", name, "err", err)
-		http.Error(w, "Erreur interne.", http.StatusInternalServerError)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	w.Write(buf.Bytes())
-}
-
 func (p *Portal) reservationList(w http.ResponseWriter, r *http.Request, s *session) {
 	if !ent.CanBook(s.user) {
 		p.fail(w, r, s, errNoReservation())
@@ -91,7 +75,7 @@ func (p *Portal) reservationList(w http.ResponseWriter, r *http.Request, s *sess
 			pg.Mine = append(pg.Mine, newBookingRow(b))
 		}
 	}
-	p.renderReservation(w, http.StatusOK, "reservation_list", pg)
+	p.render(w, http.StatusOK, "reservation_list", pg)
 }
 
 func (p *Portal) resourceForm(w http.ResponseWriter, r *http.Request, s *session) {
@@ -101,7 +85,7 @@ func (p *Portal) resourceForm(w http.ResponseWriter, r *http.Request, s *session
 	}
 	pg := p.reservationPage(r, "Nouvelle ressource", s)
 	pg.Kinds = ent.ResourceKinds()
-	p.renderReservation(w, http.StatusOK, "reservation_resource", pg)
+	p.render(w, http.StatusOK, "reservation_resource", pg)
 }
 
 func (p *Portal) resourcePost(w http.ResponseWriter, r *http.Request, s *session) {
@@ -118,7 +102,7 @@ func (p *Portal) resourcePost(w http.ResponseWriter, r *http.Request, s *session
 		pg.Kinds = ent.ResourceKinds()
 		pg.Error = msg
 		pg.Form["name"], pg.Form["kind"], pg.Form["description"] = a.Name, a.Kind, a.Description
-		p.renderReservation(w, code, "reservation_resource", pg)
+		p.render(w, code, "reservation_resource", pg)
 		return
 	}
 	http.Redirect(w, r, "/reservation/ressources/"+url.PathEscape(res.ID), http.StatusSeeOther)
@@ -170,7 +154,7 @@ func (p *Portal) resourcePlanning(w http.ResponseWriter, r *http.Request, s *ses
 		p.fail(w, r, s, err)
 		return
 	}
-	p.renderReservation(w, http.StatusOK, "reservation_planning", pg)
+	p.render(w, http.StatusOK, "reservation_planning", pg)
 }
 
 func (p *Portal) bookingPost(w http.ResponseWriter, r *http.Request, s *session) {
@@ -190,7 +174,7 @@ func (p *Portal) bookingPost(w http.ResponseWriter, r *http.Request, s *session)
 		}
 		pg.Error = msg
 		pg.Form["start"], pg.Form["end"], pg.Form["purpose"] = a.Start, a.End, a.Purpose
-		p.renderReservation(w, code, "reservation_planning", pg)
+		p.render(w, code, "reservation_planning", pg)
 		return
 	}
 	http.Redirect(w, r, "/reservation/"+url.PathEscape(b.ID), http.StatusSeeOther)
@@ -205,7 +189,7 @@ func (p *Portal) bookingRead(w http.ResponseWriter, r *http.Request, s *session)
 	pg := p.reservationPage(r, "Réservation : "+b.ResourceName, s)
 	pg.Booking = newBookingRow(b)
 	pg.CanCancel = b.Live() && (b.AuthorID == s.user.ID || ent.CanManageResources(s.user))
-	p.renderReservation(w, http.StatusOK, "reservation_read", pg)
+	p.render(w, http.StatusOK, "reservation_read", pg)
 }
 
 func (p *Portal) bookingCancel(w http.ResponseWriter, r *http.Request, s *session) {

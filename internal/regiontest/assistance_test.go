@@ -10,10 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"atrium/central"
 	"atrium/ent"
 	"atrium/internal/regiontest"
-	"atrium/record"
 )
 
 // apiTicket is a ticket as GET /api/v1/tickets/{id} shows it.
@@ -155,19 +153,7 @@ func TestAssistanceAtAnOfflineEdge(t *testing.T) {
 	})
 	// Nadia's refused change is a notice that says why.
 	regiontest.Eventually(t, 10*time.Second, func() error {
-		var notices []string
-		err := r.AnyCentral().Node.View(func(rd record.Reader) error {
-			return rd.Scan(lyceeA, central.KindNotice, func(rec record.Record) error {
-				var n struct{ Op, Code, Message string }
-				if err := json.Unmarshal(rec.Body, &n); err != nil {
-					return err
-				}
-				if n.Op == ent.OpTicketStatus {
-					notices = append(notices, n.Code+" "+n.Message)
-				}
-				return nil
-			})
-		})
+		notices, err := refusalNotices(r, lyceeA, ent.OpTicketStatus, false)
 		if err != nil {
 			return err
 		}

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"atrium/central"
 	"atrium/ent"
 	"atrium/internal/regiontest"
 	"atrium/record"
@@ -215,19 +214,7 @@ func TestMinorsRulesCheckedAgainAtCentral(t *testing.T) {
 	}
 	// The refusal is a notice for Sophie, with the rule she broke.
 	regiontest.Eventually(t, 10*time.Second, func() error {
-		var notices []string
-		err := r.AnyCentral().Node.View(func(rd record.Reader) error {
-			return rd.Scan(lyceeA, central.KindNotice, func(rec record.Record) error {
-				var n struct{ User, Op, Code, Message string }
-				if err := json.Unmarshal(rec.Body, &n); err != nil {
-					return err
-				}
-				if n.Op == ent.OpMessageSend {
-					notices = append(notices, n.User+" "+n.Code+" "+n.Message)
-				}
-				return nil
-			})
-		})
+		notices, err := refusalNotices(r, lyceeA, ent.OpMessageSend, true)
 		if err != nil {
 			return err
 		}

@@ -1,7 +1,6 @@
 package regiontest_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
@@ -9,10 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"atrium/central"
 	"atrium/ent"
 	"atrium/internal/regiontest"
-	"atrium/record"
 )
 
 // apiSheet is an evaluation as GET /api/v1/evaluations/{id} shows it.
@@ -136,19 +133,7 @@ func TestNotesAtAnOfflineEdge(t *testing.T) {
 	})
 	// The edge's refused entry is a notice that says why.
 	regiontest.Eventually(t, 10*time.Second, func() error {
-		var notices []string
-		err := r.AnyCentral().Node.View(func(rd record.Reader) error {
-			return rd.Scan(lyceeA, central.KindNotice, func(rec record.Record) error {
-				var n struct{ Op, Code, Message string }
-				if err := json.Unmarshal(rec.Body, &n); err != nil {
-					return err
-				}
-				if n.Op == ent.OpGradeSet {
-					notices = append(notices, n.Code+" "+n.Message)
-				}
-				return nil
-			})
-		})
+		notices, err := refusalNotices(r, lyceeA, ent.OpGradeSet, false)
 		if err != nil {
 			return err
 		}

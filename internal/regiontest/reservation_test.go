@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"atrium/central"
 	"atrium/ent"
 	"atrium/internal/regiontest"
 	"atrium/record"
@@ -140,19 +139,7 @@ func TestReservationAtAnOfflineEdge(t *testing.T) {
 	}
 	paulID := paul.ID
 	regiontest.Eventually(t, 10*time.Second, func() error {
-		var notices []string
-		err := r.AnyCentral().Node.View(func(rd record.Reader) error {
-			return rd.Scan(lyceeA, central.KindNotice, func(rec record.Record) error {
-				var n struct{ User, Op, Code, Message string }
-				if err := json.Unmarshal(rec.Body, &n); err != nil {
-					return err
-				}
-				if n.Op == ent.OpBookingMake {
-					notices = append(notices, n.User+" "+n.Code+" "+n.Message)
-				}
-				return nil
-			})
-		})
+		notices, err := refusalNotices(r, lyceeA, ent.OpBookingMake, true)
 		if err != nil {
 			return err
 		}
