@@ -1,7 +1,8 @@
 // Package ent is the ENT's domain: users and their profiles, lycées, the
 // services (news, messaging, the cahier de textes in homework.go, grades in
 // notes.go, absences in absences.go, room and equipment booking in
-// reservation.go, the helpdesk in assistance.go), the rules that decide who may do what,
+// reservation.go, the helpdesk in assistance.go, the forum in forum.go,
+// the blog in blog.go, the asset inventory in parc.go), the rules that decide who may do what,
 // passwords and signed sessions, the audit trail, and the commands of the
 // directory import (importops.go) and of the CAS registry
 // (casregistry.go).

@@ -77,6 +77,24 @@ func Exec(tx record.Tx, cmd record.Command) error {
 		return execEvaluationCreate(tx, cmd)
 	case OpGradeSet:
 		return execGradeSet(tx, cmd)
+	case OpForumCreate:
+		return execForumCreate(tx, cmd)
+	case OpForumTopic:
+		return execForumTopic(tx, cmd)
+	case OpForumPost:
+		return execForumPost(tx, cmd)
+	case OpForumHide:
+		return execForumHide(tx, cmd)
+	case OpBlogPublish:
+		return execBlogPublish(tx, cmd)
+	case OpBlogComment:
+		return execBlogComment(tx, cmd)
+	case OpBlogDelete:
+		return execBlogDelete(tx, cmd)
+	case OpAssetCreate:
+		return execAssetCreate(tx, cmd)
+	case OpAssetUpdate:
+		return execAssetUpdate(tx, cmd)
 	}
 	return record.Reject("invalid", "Opération inconnue : "+cmd.Op+".")
 }

@@ -50,6 +50,18 @@ const (
 	// grades (notes.go), in the lycée's partition.
 	KindEvaluation = "evaluation"
 	KindGrade      = "grade"
+	// KindForum, KindForumTopic and KindForumPost are the lycée's forums,
+	// their topics and replies (forum.go), in the lycée's partition.
+	KindForum      = "forum"
+	KindForumTopic = "forum.topic"
+	KindForumPost  = "forum.post"
+	// KindBlogPost and KindBlogComment are the posts of a lycée's blog and
+	// their comments (blog.go), in the lycée's partition.
+	KindBlogPost    = "blog.post"
+	KindBlogComment = "blog.comment"
+	// KindAsset is an item of a lycée's inventory (parc.go), in the lycée's
+	// partition.
+	KindAsset = "asset"
 )
 
 // CentralPartition holds what only central keeps: the reports of directory
@@ -97,6 +109,18 @@ const (
 	// Notes (issue "The service bundle"): evaluations and grades.
 	OpEvaluationCreate = "evaluation.create" // a teacher of the class creates one
 	OpGradeSet         = "grade.set"         // the evaluation's author sets a grade, from a base
+	// Forum (issue "The service bundle"): discussion spaces of a lycée.
+	OpForumCreate = "forum.create" // a teacher (their class) or staff create a forum
+	OpForumTopic  = "forum.topic"  // a reader of the forum opens a topic
+	OpForumPost   = "forum.post"   // a reader of the forum replies to a topic
+	OpForumHide   = "forum.hide"   // the lycée's staff hide a reply
+	// Blog (issue "The service bundle"): posts of the lycée and of classes.
+	OpBlogPublish = "blog.publish" // a teacher (their classes) or the lycée's staff publish a post
+	OpBlogComment = "blog.comment" // a reader of the post comments on it
+	OpBlogDelete  = "blog.delete"  // the author or the lycée's staff delete a post or a comment
+	// Gestion de parc (issue "The service bundle"): the lycée's inventory.
+	OpAssetCreate = "asset.create" // the lycée's staff record an asset
+	OpAssetUpdate = "asset.update" // the lycée's staff change it, from a base revision
 )
 
 // ValidProfile reports whether p is one of the profiles above.

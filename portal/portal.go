@@ -59,7 +59,10 @@ var pageNames = []string{"login", "home", "news_list", "news_read", "news_new", 
 	"homework_list", "homework_read", "homework_form",
 	"notes_list", "notes_read", "notes_form",
 	"absences_list", "absences_read", "absences_form",
-	"reservation_list", "reservation_resource", "reservation_planning", "reservation_read"}
+	"forum_list", "forum_read", "forum_topic", "forum_form",
+	"blog_list", "blog_read", "blog_form",
+	"reservation_list", "reservation_resource", "reservation_planning", "reservation_read",
+	"parc_list", "parc_read", "parc_form"}
 
 // New validates cfg and parses the templates.
 func New(cfg Config) (*Portal, error) {
@@ -165,6 +168,27 @@ func (p *Portal) Handler() http.Handler {
 	mux.HandleFunc("POST /reservation/ressources/{id}/reserver", p.page(p.bookingPost))
 	mux.HandleFunc("GET /reservation/{id}", p.page(p.bookingRead))
 	mux.HandleFunc("POST /reservation/{id}/annuler", p.page(p.bookingCancel))
+	mux.HandleFunc("GET /forum", p.page(p.forumList))
+	mux.HandleFunc("GET /forum/nouveau", p.page(p.forumNew))
+	mux.HandleFunc("POST /forum/nouveau", p.page(p.forumCreate))
+	mux.HandleFunc("GET /forum/{id}", p.page(p.forumRead))
+	mux.HandleFunc("POST /forum/{id}/sujets", p.page(p.forumTopicPost))
+	mux.HandleFunc("GET /forum/{id}/sujets/{topic}", p.page(p.forumTopicRead))
+	mux.HandleFunc("POST /forum/{id}/sujets/{topic}/reponses", p.page(p.forumReplyPost))
+	mux.HandleFunc("POST /forum/{id}/sujets/{topic}/masquer", p.page(p.forumHidePost))
+	mux.HandleFunc("GET /blog", p.page(p.blogList))
+	mux.HandleFunc("GET /blog/nouveau", p.page(p.blogNew))
+	mux.HandleFunc("POST /blog/nouveau", p.page(p.blogPost))
+	mux.HandleFunc("GET /blog/{id}", p.page(p.blogRead))
+	mux.HandleFunc("POST /blog/{id}/supprimer", p.page(p.blogDelete))
+	mux.HandleFunc("POST /blog/{id}/commentaires", p.page(p.blogCommentPost))
+	mux.HandleFunc("POST /blog/{id}/commentaires/{cid}/supprimer", p.page(p.blogCommentDelete))
+	mux.HandleFunc("GET /parc", p.page(p.assetList))
+	mux.HandleFunc("GET /parc/nouveau", p.page(p.assetNew))
+	mux.HandleFunc("POST /parc/nouveau", p.page(p.assetCreatePost))
+	mux.HandleFunc("GET /parc/{id}", p.page(p.assetRead))
+	mux.HandleFunc("GET /parc/{id}/modifier", p.page(p.assetEdit))
+	mux.HandleFunc("POST /parc/{id}/modifier", p.page(p.assetUpdatePost))
 
 	mux.HandleFunc("POST /api/v1/session", p.apiLogin)
 	mux.HandleFunc("POST /api/v1/activation", p.apiActivation)
@@ -198,10 +222,27 @@ func (p *Portal) Handler() http.Handler {
 	mux.HandleFunc("POST /api/v1/resources", p.api(p.apiResourcePut))
 	mux.HandleFunc("PUT /api/v1/resources/{id}", p.api(p.apiResourcePut))
 	mux.HandleFunc("GET /api/v1/resources/{id}/bookings", p.api(p.apiResourceBookings))
+	mux.HandleFunc("GET /api/v1/assets", p.api(p.apiAssetList))
+	mux.HandleFunc("POST /api/v1/assets", p.api(p.apiAssetCreate))
+	mux.HandleFunc("GET /api/v1/assets/{id}", p.api(p.apiAssetGet))
+	mux.HandleFunc("PUT /api/v1/assets/{id}", p.api(p.apiAssetUpdate))
 	mux.HandleFunc("GET /api/v1/bookings", p.api(p.apiBookingList))
 	mux.HandleFunc("POST /api/v1/bookings", p.api(p.apiBookingPost))
 	mux.HandleFunc("GET /api/v1/bookings/{id}", p.api(p.apiBookingGet))
 	mux.HandleFunc("DELETE /api/v1/bookings/{id}", p.api(p.apiBookingCancel))
+	mux.HandleFunc("GET /api/v1/forums", p.api(p.apiForumList))
+	mux.HandleFunc("POST /api/v1/forums", p.api(p.apiForumCreate))
+	mux.HandleFunc("GET /api/v1/forums/{id}", p.api(p.apiForumGet))
+	mux.HandleFunc("POST /api/v1/forums/{id}/topics", p.api(p.apiForumTopicCreate))
+	mux.HandleFunc("GET /api/v1/forums/{id}/topics/{topic}", p.api(p.apiForumTopicGet))
+	mux.HandleFunc("POST /api/v1/forums/{id}/topics/{topic}/posts", p.api(p.apiForumReply))
+	mux.HandleFunc("POST /api/v1/forums/{id}/topics/{topic}/posts/{post}/hide", p.api(p.apiForumHide))
+	mux.HandleFunc("GET /api/v1/blog", p.api(p.apiBlogList))
+	mux.HandleFunc("POST /api/v1/blog", p.api(p.apiBlogPublish))
+	mux.HandleFunc("GET /api/v1/blog/{id}", p.api(p.apiBlogGet))
+	mux.HandleFunc("DELETE /api/v1/blog/{id}", p.api(p.apiBlogDelete))
+	mux.HandleFunc("POST /api/v1/blog/{id}/comments", p.api(p.apiBlogComment))
+	mux.HandleFunc("DELETE /api/v1/blog/{id}/comments/{cid}", p.api(p.apiBlogCommentDelete))
 	return securityHeaders(mux)
 }
 
