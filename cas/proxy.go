@@ -254,23 +254,7 @@ type proxyOutcome struct {
 // format=JSON).
 func (s *Server) proxy(w http.ResponseWriter, r *http.Request) {
 	o := s.proxyTicket(r)
-	h := w.Header()
-	h.Set("Cache-Control", "no-store")
-	var body []byte
-	var err error
-	if strings.EqualFold(r.URL.Query().Get("format"), "JSON") {
-		h.Set("Content-Type", "application/json; charset=utf-8")
-		body, err = proxyJSON(o)
-	} else {
-		h.Set("Content-Type", "application/xml; charset=utf-8")
-		body, err = proxyXML(o)
-	}
-	if err != nil {
-		s.log.Error("cas encode proxy response", "err", err)
-		h.Set("Content-Type", "application/xml; charset=utf-8")
-		body = []byte(proxyInternalErrorXML)
-	}
-	w.Write(body)
+	s.respond(w, r, func() ([]byte, error) { return proxyJSON(o) }, func() ([]byte, error) { return proxyXML(o) }, proxyInternalErrorXML)
 }
 
 // proxyTicket checks a /cas/proxy request and issues the proxy ticket.

@@ -140,23 +140,7 @@ func (s *Server) validateXML(acceptProxy bool) http.HandlerFunc {
 			}
 		}
 		s.auditValidation(r, v)
-		h := w.Header()
-		h.Set("Cache-Control", "no-store")
-		var body []byte
-		var err error
-		if strings.EqualFold(r.URL.Query().Get("format"), "JSON") {
-			h.Set("Content-Type", "application/json; charset=utf-8")
-			body, err = jsonResponse(v)
-		} else {
-			h.Set("Content-Type", "application/xml; charset=utf-8")
-			body, err = xmlResponse(v)
-		}
-		if err != nil {
-			s.log.Error("cas encode validation response", "err", err)
-			h.Set("Content-Type", "application/xml; charset=utf-8")
-			body = []byte(internalErrorXML)
-		}
-		w.Write(body)
+		s.respond(w, r, func() ([]byte, error) { return jsonResponse(v) }, func() ([]byte, error) { return xmlResponse(v) }, internalErrorXML)
 	}
 }
 
@@ -297,4 +281,25 @@ func marshalJSON(v any) ([]byte, error) {
 		return nil, err
 	}
 	return append(b, '\n'), nil
+}
+
+// respond writes a protocol answer: JSON when the request asks format=JSON,
+// XML otherwise, and fallback (an XML failure) if it cannot be encoded.
+func (s *Server) respond(w http.ResponseWriter, r *http.Request, asJSON, asXML func() ([]byte, error), fallback string) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	encode := asXML
+	if strings.EqualFold(r.URL.Query().Get("format"), "JSON") {
+		h.Set("Content-Type", "application/json; charset=utf-8")
+		encode = asJSON
+	} else {
+		h.Set("Content-Type", "application/xml; charset=utf-8")
+	}
+	body, err := encode()
+	if err != nil {
+		s.log.Error("cas encode response", "path", r.URL.Path, "err", err)
+		h.Set("Content-Type", "application/xml; charset=utf-8")
+		body = []byte(fallback)
+	}
+	w.Write(body)
 }

@@ -56,35 +56,20 @@ const (
 	MotifOther     = "autre"
 )
 
-// AbsenceChoice is a code and its French label, in the forms' order.
-type AbsenceChoice struct {
-	Code  string
-	Label string
-}
-
 // AbsenceKinds returns the kinds of an absence.
-func AbsenceKinds() []AbsenceChoice {
-	return []AbsenceChoice{{AbsenceAbsent, "Absence"}, {AbsenceLate, "Retard"}}
+func AbsenceKinds() []Choice {
+	return []Choice{{AbsenceAbsent, "Absence"}, {AbsenceLate, "Retard"}}
 }
 
 // AbsenceStatuses returns the statuses of an absence.
-func AbsenceStatuses() []AbsenceChoice {
-	return []AbsenceChoice{{AbsencePending, "À justifier"}, {AbsenceJustified, "Justifiée"}, {AbsenceUnjustified, "Non justifiée"}}
+func AbsenceStatuses() []Choice {
+	return []Choice{{AbsencePending, "À justifier"}, {AbsenceJustified, "Justifiée"}, {AbsenceUnjustified, "Non justifiée"}}
 }
 
 // AbsenceMotifs returns the motifs of a justification.
-func AbsenceMotifs() []AbsenceChoice {
-	return []AbsenceChoice{{MotifIllness, "Maladie"}, {MotifMedical, "Rendez-vous médical"},
+func AbsenceMotifs() []Choice {
+	return []Choice{{MotifIllness, "Maladie"}, {MotifMedical, "Rendez-vous médical"},
 		{MotifFamily, "Raison familiale"}, {MotifTransport, "Transport"}, {MotifOther, "Autre"}}
-}
-
-func absenceLabel(choices []AbsenceChoice, code string) (string, bool) {
-	for _, c := range choices {
-		if c.Code == code {
-			return c.Label, true
-		}
-	}
-	return code, false
 }
 
 // Absence is an absence or a lateness of a student.
@@ -114,9 +99,9 @@ type Absence struct {
 }
 
 // KindLabel, StatusLabel and MotifLabel are the French labels of the codes.
-func (a Absence) KindLabel() string   { l, _ := absenceLabel(AbsenceKinds(), a.Kind); return l }
-func (a Absence) StatusLabel() string { l, _ := absenceLabel(AbsenceStatuses(), a.Status); return l }
-func (a Absence) MotifLabel() string  { l, _ := absenceLabel(AbsenceMotifs(), a.Motif); return l }
+func (a Absence) KindLabel() string   { l, _ := choiceLabel(AbsenceKinds(), a.Kind); return l }
+func (a Absence) StatusLabel() string { l, _ := choiceLabel(AbsenceStatuses(), a.Status); return l }
+func (a Absence) MotifLabel() string  { l, _ := choiceLabel(AbsenceMotifs(), a.Motif); return l }
 
 // Slot is the créneau as users read it: "08:00–09:00".
 func (a Absence) Slot() string { return a.Start + "–" + a.End }
@@ -201,7 +186,7 @@ func checkAbsence(a AbsenceArgs) error {
 	case a.End <= a.Start:
 		return rejectInvalid("La fin du créneau doit suivre son début.")
 	}
-	if _, ok := absenceLabel(AbsenceKinds(), a.Kind); !ok {
+	if _, ok := choiceLabel(AbsenceKinds(), a.Kind); !ok {
 		return rejectInvalid("Type inconnu : choisissez absence ou retard.")
 	}
 	return nil
@@ -331,7 +316,7 @@ func execAbsenceJustify(tx record.Tx, cmd record.Command) error {
 }
 
 func checkJustification(a AbsenceJustifyArgs) error {
-	if _, ok := absenceLabel(AbsenceMotifs(), a.Motif); !ok {
+	if _, ok := choiceLabel(AbsenceMotifs(), a.Motif); !ok {
 		return rejectInvalid("Motif inconnu : choisissez maladie, rendez-vous médical, raison familiale, transport ou autre.")
 	}
 	if !optionalText(a.Comment, maxAbsenceComment) {
@@ -361,7 +346,7 @@ func execAbsenceStatus(tx record.Tx, cmd record.Command) error {
 	if b.StatusAt >= cmd.Time {
 		return nil // a retransmission, or an older change arriving late
 	}
-	if _, ok := absenceLabel(AbsenceStatuses(), a.Status); !ok {
+	if _, ok := choiceLabel(AbsenceStatuses(), a.Status); !ok {
 		return rejectInvalid("Statut inconnu : à justifier, justifiée ou non justifiée.")
 	}
 	by, ok, err := activeUser(tx, cmd.Partition, cmd.User)
@@ -550,7 +535,7 @@ func (s *Service) SetAbsenceStatus(ctx context.Context, u User, id, status strin
 	if !CanSetAbsenceStatus(u) {
 		return Absence{}, rejectForbidden("Seule la vie scolaire du lycée fixe le statut d'une absence.")
 	}
-	if _, ok := absenceLabel(AbsenceStatuses(), status); !ok {
+	if _, ok := choiceLabel(AbsenceStatuses(), status); !ok {
 		return Absence{}, rejectInvalid("Statut inconnu : à justifier, justifiée ou non justifiée.")
 	}
 	if err := s.submit(ctx, u, OpAbsenceStatus, u.UAI, AbsenceStatusArgs{ID: id, Status: status}, s.now()); err != nil {

@@ -45,34 +45,19 @@ const (
 	TicketClosed   = "ferme"
 )
 
-// TicketChoice is a category or a status: its code and its French label.
-type TicketChoice struct {
-	Code  string
-	Label string
-}
-
 // TicketCategories returns the categories of a ticket, in the forms' order.
-func TicketCategories() []TicketChoice {
-	return []TicketChoice{
+func TicketCategories() []Choice {
+	return []Choice{
 		{TicketHardware, "Matériel"}, {TicketNetwork, "Réseau"}, {TicketAccount, "Compte"},
 		{TicketSoftware, "Logiciel"}, {TicketOther, "Autre"},
 	}
 }
 
 // TicketStatuses returns the statuses of a ticket, in their usual order.
-func TicketStatuses() []TicketChoice {
-	return []TicketChoice{
+func TicketStatuses() []Choice {
+	return []Choice{
 		{TicketOpen, "Ouvert"}, {TicketProgress, "En cours"}, {TicketResolved, "Résolu"}, {TicketClosed, "Fermé"},
 	}
-}
-
-func choiceLabel(choices []TicketChoice, code string) (string, bool) {
-	for _, c := range choices {
-		if c.Code == code {
-			return c.Label, true
-		}
-	}
-	return code, false
 }
 
 // TicketCategoryLabel returns the French label of a category code.

@@ -47,16 +47,16 @@ const (
 )
 
 // AssetKinds returns the kinds of an asset, in the forms' order.
-func AssetKinds() []TicketChoice {
-	return []TicketChoice{
+func AssetKinds() []Choice {
+	return []Choice{
 		{AssetComputer, "Ordinateur"}, {AssetProjector, "Vidéoprojecteur"}, {AssetTablet, "Tablette"},
 		{AssetPrinter, "Imprimante"}, {AssetNetwork, "Réseau"}, {AssetOther, "Autre"},
 	}
 }
 
 // AssetStates returns the states of an asset, in their usual order.
-func AssetStates() []TicketChoice {
-	return []TicketChoice{
+func AssetStates() []Choice {
+	return []Choice{
 		{AssetInService, "En service"}, {AssetBroken, "En panne"}, {AssetRepair, "En réparation"}, {AssetRetired, "Réformé"},
 	}
 }

@@ -47,8 +47,8 @@ const (
 )
 
 // ResourceKinds returns the kinds of resource, in the forms' order.
-func ResourceKinds() []TicketChoice {
-	return []TicketChoice{{ResourceRoom, "Salle"}, {ResourceEquipment, "Matériel"}}
+func ResourceKinds() []Choice {
+	return []Choice{{ResourceRoom, "Salle"}, {ResourceEquipment, "Matériel"}}
 }
 
 // ResourceKindLabel returns the French label of a kind of resource.

@@ -31,11 +31,11 @@ type absencePage struct {
 	Entry      absenceRow
 	CanJustify bool // the user is a relative of the student
 	CanStatus  bool // the user is of the lycée's staff
-	Motifs     []ent.AbsenceChoice
-	Statuses   []ent.AbsenceChoice
+	Motifs     []ent.Choice
+	Statuses   []ent.Choice
 	// Form.
 	Students []ent.User
-	Kinds    []ent.AbsenceChoice
+	Kinds    []ent.Choice
 }
 
 func newAbsenceRow(a ent.Absence) absenceRow { return absenceRow{Absence: a, DateText: frDate(a.Date)} }

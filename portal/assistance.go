@@ -20,8 +20,8 @@ type ticketView struct {
 	Tickets    []ent.Ticket
 	Ticket     ent.Ticket
 	Comments   []ent.TicketComment
-	Categories []ent.TicketChoice
-	Statuses   []ent.TicketChoice
+	Categories []ent.Choice
+	Statuses   []ent.Choice
 	Filter     string // the list's status filter, "" for all
 	CanManage  bool   // the lycée's staff: every ticket, status changes
 }

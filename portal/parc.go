@@ -20,8 +20,8 @@ type assetView struct {
 	Assets    []ent.Asset
 	Asset     ent.Asset
 	Current   *ent.Asset // the asset as it is now, when a change was refused
-	Kinds     []ent.TicketChoice
-	States    []ent.TicketChoice
+	Kinds     []ent.Choice
+	States    []ent.Choice
 	Kind      string // the list's filters, "" for all
 	State     string
 	Editing   bool // the form changes Asset (else it records a new one)

@@ -30,7 +30,7 @@ type reservationPage struct {
 	Starts   []string // the form's choices of start, HH:MM
 	Ends     []string
 	// Form of a resource.
-	Kinds []ent.TicketChoice
+	Kinds []ent.Choice
 	// Read.
 	Booking   bookingRow
 	CanCancel bool
