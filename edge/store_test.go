@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -572,5 +573,36 @@ func TestCorruptValuesRefused(t *testing.T) {
 	}
 	if _, err := s.Outbox(0, 10); !errors.Is(err, ErrCorrupt) || !errors.Is(err, record.ErrCorrupt) {
 		t.Errorf("Outbox with a corrupt command = %v, want ErrCorrupt and record.ErrCorrupt", err)
+	}
+}
+
+// TestOutboxBatchesAreBoundedInBytes: commands carrying chunks of files
+// are large; one Outbox read returns at most a few megabytes (and at least
+// one command), and successive reads return them all, in order.
+func TestOutboxBatchesAreBoundedInBytes(t *testing.T) {
+	s, _ := newTestStore(t)
+	const n, size = 12, 1 << 20
+	for range n {
+		r := record.Record{Partition: testUAI, ID: record.NewID(), Kind: "file.chunk",
+			Body: []byte(`{"data":"` + strings.Repeat("A", size) + `"}`)}
+		if err := s.Submit(t.Context(), putCmd(t, opPut, r)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var after uint64
+	var batches []int
+	for after < n {
+		cmds, err := s.Outbox(after, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cmds) == 0 || cmds[0].Seq != after+1 {
+			t.Fatalf("Outbox(%d) returned %d commands, first seq %v; want the next ones", after, len(cmds), cmds)
+		}
+		batches = append(batches, len(cmds))
+		after = cmds[len(cmds)-1].Seq
+	}
+	if len(batches) < 3 || batches[0] > 5 {
+		t.Fatalf("batches of 1 MB commands = %v, want several of at most ~4 MB each", batches)
 	}
 }

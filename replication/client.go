@@ -148,6 +148,8 @@ func (c *Client) Status() ClientStatus {
 }
 
 // Serve keeps the edge in sync until ctx is cancelled, then returns nil.
+// Every failure is retried, except central's answer that this edge's
+// certificate is revoked: Serve then returns an error matching ErrRevoked.
 func (c *Client) Serve(ctx context.Context) error {
 	attempt := 0
 	next := 0 // server to try first: the last one that worked
@@ -155,6 +157,10 @@ func (c *Client) Serve(ctx context.Context) error {
 		used, ok, err := c.connectOnce(ctx, next)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if errors.Is(err, ErrRevoked) {
+			c.log.Error("central revoked this edge's certificate", "err", err)
+			return fmt.Errorf("replication client: %w", err)
 		}
 		if ok {
 			next = used
@@ -194,7 +200,7 @@ func (c *Client) connectOnce(ctx context.Context, first int) (int, bool, error) 
 		cn, hwm, err := c.open(ctx, addr)
 		if err != nil {
 			errs = append(errs, err)
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || errors.Is(err, ErrRevoked) {
 				break
 			}
 			continue
@@ -363,6 +369,7 @@ func (c *Client) pushLoop(ctx context.Context, cn *conn, epoch uint64) error {
 			}
 			continue
 		}
+		cmds = fitFrame(cmds)
 		r := c.push(ctx, cn, epoch, cmds)
 		if r.err != nil {
 			return r.err
@@ -442,6 +449,20 @@ func (a *acker) run() {
 func (a *acker) close() {
 	close(a.wake)
 	<-a.done
+}
+
+// fitFrame keeps the first commands of a batch whose arguments fit in a
+// frame (at least one), whatever the Sink returned: commands carrying
+// chunks of files are large.
+func fitFrame(cmds []record.Command) []record.Command {
+	size := 0
+	for i, c := range cmds {
+		size += len(c.Args) + len(c.Op) + len(c.Partition) + len(c.User) + 64
+		if i > 0 && size > softFrameSize {
+			return cmds[:i]
+		}
+	}
+	return cmds
 }
 
 // pushResult is central's answer to one pushed batch.
