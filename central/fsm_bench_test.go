@@ -20,7 +20,7 @@ import (
 //	go test -run '^$' -bench BenchmarkFSMOutbox ./central/
 func BenchmarkFSMOutbox(b *testing.B) {
 	const uai, batch = "0130040Y", 1000
-	f, err := openFSM(filepath.Join(b.TempDir(), "state.db"), ent.Exec, slog.New(slog.DiscardHandler))
+	f, err := openFSM(filepath.Join(b.TempDir(), "state.db"), ent.Exec, termIndex{ent.IndexTerms, ent.IndexVersion}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -35,6 +35,11 @@ type Config struct {
 	Bootstrap bool   // start a new one-node cluster when DataDir holds no raft state
 	Join      []string
 	Exec      record.Executor
+	// Indexer gives the records' index terms (record.Reader.ScanTerm);
+	// IndexVersion names it: when it changes, the state file's index is
+	// rebuilt. nil: no index, ScanTerm returns record.ErrNoIndex.
+	Indexer      record.Indexer
+	IndexVersion string
 	// NewCA makes the cluster's CA when the first leader creates the
 	// secrets (appliance.NewCA in production).
 	NewCA func() (certPEM, keyPEM []byte, err error)
@@ -131,7 +136,7 @@ func New(cfg Config) (*Node, error) {
 
 func (n *Node) start() error {
 	var err error
-	n.fsm, err = openFSM(filepath.Join(n.cfg.DataDir, "state.db"), n.cfg.Exec, n.log)
+	n.fsm, err = openFSM(filepath.Join(n.cfg.DataDir, "state.db"), n.cfg.Exec, termIndex{n.cfg.Indexer, n.cfg.IndexVersion}, n.log)
 	if err != nil {
 		return fmt.Errorf("central: %w", err)
 	}

@@ -15,7 +15,9 @@ import (
 // last applied index and no read transaction stays open while applies go
 // on (an open one would block bbolt from growing its map). Persist then
 // streams the copy to raft's snapshot store. Restore writes a snapshot
-// beside the live file, checks it opens, and swaps it in.
+// beside the live file, checks it opens, and swaps it in. The copy holds
+// the term index; opening it rebuilds the index when another layout or
+// Indexer made it (a snapshot taken by an older version).
 
 type fsmSnapshot struct{ path string }
 
@@ -55,7 +57,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("restore snapshot: %w", err)
 	}
 	// Check the copy before the live file is touched.
-	check, err := openBolt(tmp)
+	check, err := openBolt(tmp, f.index)
 	if err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("restore snapshot: %w", err)
@@ -75,7 +77,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if err := os.Rename(tmp, f.path); err != nil {
 		return fmt.Errorf("restore snapshot: %w", err)
 	}
-	db, err := openBolt(f.path)
+	db, err := openBolt(f.path, f.index)
 	if err != nil {
 		return fmt.Errorf("restore snapshot: %w", err)
 	}

@@ -17,10 +17,14 @@ import (
 //	meta                     "applied" -> last raft index applied (8 bytes BE)
 //	                         "hlc"     -> last HLC stamp assigned
 //	                         "secrets" -> encoded Secrets
+//	                         "index"   -> format of the term index (indexFormat); the
+//	                                      index is rebuilt at open when it differs
 //	parts/<partition>/       "last"    -> last sequence number of the partition
 //	parts/<partition>/r      id -> encoded record (tombstones included)
 //	parts/<partition>/s      seq (8 bytes BE) -> id; only each record's latest change
 //	parts/<partition>/k      kind 0x00 id -> "" for live records (Scan, newest id first)
+//	parts/<partition>/t      kind 0x00 term 0x00 id -> "" for each index term of a live
+//	                         record (ScanTerm); derived from the records by the Indexer
 //	keys                     kind 0x00 key -> partition 0x00 id, live records with a Key
 //	hwm                      uai 0x00 epoch (8 bytes BE) -> high-water mark (8 bytes BE)
 //	tokens                   token hash -> encoded enrolment token
@@ -35,10 +39,12 @@ var (
 	keyHLC     = []byte("hlc")
 	keySecrets = []byte("secrets")
 	keyLast    = []byte("last")
+	keyIndex   = []byte("index")
 
 	subRecords = []byte("r")
 	subSeq     = []byte("s")
 	subKinds   = []byte("k")
+	subTerms   = []byte("t")
 )
 
 // Limits on the identifying fields of a record: they become bbolt keys.
@@ -62,6 +68,15 @@ func join(a, b string) []byte {
 	k = append(k, a...)
 	k = append(k, 0)
 	return append(k, b...)
+}
+
+func join3(a, b, c string) []byte {
+	k := make([]byte, 0, len(a)+len(b)+len(c)+2)
+	k = append(k, a...)
+	k = append(k, 0)
+	k = append(k, b...)
+	k = append(k, 0)
+	return append(k, c...)
 }
 
 func split(k []byte) (string, string, bool) {
@@ -91,6 +106,7 @@ func initBuckets(tx *bbolt.Tx) error {
 type txState struct {
 	tx                *bbolt.Tx
 	parts, keys, meta *bbolt.Bucket
+	idx               record.Indexer // nil: no term index
 
 	hlc                 uint64 // last HLC stamp assigned
 	hlcLoaded, hlcDirty bool
@@ -112,6 +128,7 @@ type partState struct {
 	name                  []byte
 	bucket                *bbolt.Bucket
 	recs, seqs, kinds     *bbolt.Bucket
+	terms                 *bbolt.Bucket // nil until the first write of a partition made without it
 	recsCursor            *bbolt.Cursor
 	last                  uint64 // last sequence number
 	lastLoaded, lastDirty bool
@@ -131,6 +148,15 @@ func newTxState(tx *bbolt.Tx) *txState {
 // set; otherwise it returns nil for a partition that does not exist yet.
 func (st *txState) part(partition string, create bool) (*partState, error) {
 	if ps := st.byName[partition]; ps != nil {
+		if create && ps.terms == nil {
+			// Read before its first write in this transaction.
+			t, err := ps.bucket.CreateBucketIfNotExists(subTerms)
+			if err != nil {
+				return nil, err
+			}
+			ps.terms = t
+			t.FillPercent = appendFill
+		}
 		return ps, nil
 	}
 	name := []byte(partition)
@@ -140,15 +166,17 @@ func (st *txState) part(partition string, create bool) (*partState, error) {
 			return nil, nil
 		}
 		ps.recs, ps.seqs, ps.kinds = ps.bucket.Bucket(subRecords), ps.bucket.Bucket(subSeq), ps.bucket.Bucket(subKinds)
+		ps.terms = ps.bucket.Bucket(subTerms)
 	} else {
-		var err, err1, err2, err3 error
+		var err, err1, err2, err3, err4 error
 		if ps.bucket, err = st.parts.CreateBucketIfNotExists(name); err != nil {
 			return nil, err
 		}
 		ps.recs, err1 = ps.bucket.CreateBucketIfNotExists(subRecords)
 		ps.seqs, err2 = ps.bucket.CreateBucketIfNotExists(subSeq)
 		ps.kinds, err3 = ps.bucket.CreateBucketIfNotExists(subKinds)
-		if err := errors.Join(err1, err2, err3); err != nil {
+		ps.terms, err4 = ps.bucket.CreateBucketIfNotExists(subTerms)
+		if err := errors.Join(err1, err2, err3, err4); err != nil {
 			return nil, err
 		}
 	}
@@ -159,6 +187,9 @@ func (st *txState) part(partition string, create bool) (*partState, error) {
 	// new keys are appended: fill split pages (bbolt's default leaves them
 	// half empty, doubling what each commit writes).
 	ps.recs.FillPercent, ps.seqs.FillPercent, ps.kinds.FillPercent = appendFill, appendFill, appendFill
+	if ps.terms != nil {
+		ps.terms.FillPercent = appendFill // ids grow within each term too
+	}
 	ps.recsCursor = ps.recs.Cursor()
 	st.byName[partition] = ps
 	return ps, nil
@@ -211,10 +242,18 @@ func (st *txState) flush() error {
 }
 
 // reader implements record.Reader on a bbolt transaction; st is set inside
-// the state machine's write transaction.
+// the state machine's write transaction, idx outside it.
 type reader struct {
-	tx *bbolt.Tx
-	st *txState
+	tx  *bbolt.Tx
+	st  *txState
+	idx record.Indexer
+}
+
+func (r reader) indexer() record.Indexer {
+	if r.st != nil {
+		return r.st.idx
+	}
+	return r.idx
 }
 
 var _ record.Reader = reader{}
@@ -330,6 +369,53 @@ func (r reader) Scan(partition, kind string, fn func(record.Record) error) error
 	return nil
 }
 
+func (r reader) ScanTerm(partition, kind, term string, fn func(record.Record) error) error {
+	if r.indexer() == nil {
+		return record.ErrNoIndex
+	}
+	p := r.part(partition)
+	if p == nil {
+		return nil
+	}
+	terms := p.Bucket(subTerms)
+	if terms == nil {
+		return nil
+	}
+	recs := p.Bucket(subRecords)
+	prefix := join3(kind, term, "")
+	end := bytes.Clone(prefix)
+	end[len(end)-1] = 1
+	c := terms.Cursor()
+	// Position after the last key of the term, then walk backwards.
+	k, _ := c.Seek(end)
+	if k == nil {
+		k, _ = c.Last()
+	} else {
+		k, _ = c.Prev()
+	}
+	for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Prev() {
+		v := recs.Get(k[len(prefix):])
+		if v == nil {
+			return fmt.Errorf("scan %s/%s/%s: index names missing record %q: %w", partition, kind, term, k[len(prefix):], ErrCorrupt)
+		}
+		rec, err := decodeRecord(v)
+		if err != nil {
+			return fmt.Errorf("scan %s/%s/%s: %w", partition, kind, term, err)
+		}
+		if err := fn(rec); err != nil {
+			if err == record.ErrStop {
+				return nil
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// changesBytes bounds the encoded records one changes read returns (at
+// least one): chunks of files are large, and a pull answers in one frame.
+const changesBytes = 4 << 20
+
 // changes returns up to limit records of partition changed after since, in
 // sequence order, and the checkpoint reached: the last record's sequence
 // number, or the partition's last sequence number when the read reached it.
@@ -344,15 +430,17 @@ func (r reader) changes(partition string, since uint64, limit int) ([]record.Rec
 	}
 	recs := p.Bucket(subRecords)
 	var out []record.Record
+	size := 0
 	c := p.Bucket(subSeq).Cursor()
 	for k, id := c.Seek(be(since + 1)); k != nil; k, id = c.Next() {
-		if len(out) == limit {
+		if len(out) == limit || size >= changesBytes {
 			return out, out[len(out)-1].Seq, nil
 		}
 		v := recs.Get(id)
 		if v == nil {
 			return nil, 0, fmt.Errorf("changes %s: seq %d names missing record %q: %w", partition, u64(k), id, ErrCorrupt)
 		}
+		size += len(v)
 		rec, err := decodeRecord(v)
 		if err != nil {
 			return nil, 0, fmt.Errorf("changes %s: %w", partition, err)
@@ -433,8 +521,8 @@ func validRecord(r record.Record) error {
 	return nil
 }
 
-// previous returns the indexed fields of the record Put replaces (not its
-// body).
+// previous returns the indexed fields of the record Put replaces (its body
+// only when the term index needs it).
 func (w *writer) previous(r record.Record) (record.Record, bool, error) {
 	if r.Partition == w.missPartition && r.ID == w.missID {
 		return record.Record{}, false, nil
@@ -443,7 +531,11 @@ func (w *writer) previous(r record.Record) (record.Record, bool, error) {
 	if v == nil || err != nil {
 		return record.Record{}, false, err
 	}
-	prev, err := decodeRecordHead(v)
+	decode := decodeRecordHead
+	if w.st.idx != nil {
+		decode = decodeRecord
+	}
+	prev, err := decode(v)
 	if err != nil {
 		return record.Record{}, false, fmt.Errorf("get %s/%s: %w", r.Partition, r.ID, err)
 	}
@@ -496,6 +588,13 @@ func (w *writer) Put(r record.Record) error {
 		if !prev.Deleted && (prev.Kind != r.Kind || r.Deleted) {
 			w.del(p.kinds, join(prev.Kind, prev.ID))
 		}
+	}
+	delKind, delTerms, addKind, addTerms := record.TermChanges(st.idx, prev, had, r)
+	for _, t := range delTerms {
+		w.del(p.terms, join3(delKind, t, r.ID))
+	}
+	for _, t := range addTerms {
+		w.put(p.terms, join3(addKind, t, r.ID), []byte{})
 	}
 	id := self[len(r.Partition)+1:]
 	w.put(p.recs, id, record.AppendRecord(nil, r))

@@ -19,16 +19,18 @@ import (
 
 var _ replication.Sink = (*Store)(nil)
 
-// Config configures an edge Node. Every field is required except Logger
-// and Registerer.
+// Config configures an edge Node. Every field is required except Logger,
+// Registerer and the index (Indexer, IndexVersion).
 type Config struct {
-	DataDir    string                // directory of the edge's files; created if missing
-	UAI        string                // the lycée this appliance serves, as its certificate names it
-	Exec       record.Executor       // the ENT's rules, run on local commands
-	Servers    []string              // UDP host:port of central's sync listeners, tried in turn
-	TLS        *tls.Config           // client certificate and the central CA (RootCAs)
-	Logger     *slog.Logger          // nil = slog.Default()
-	Registerer prometheus.Registerer // nil = no metrics registered
+	DataDir      string                // directory of the edge's files; created if missing
+	UAI          string                // the lycée this appliance serves, as its certificate names it
+	Exec         record.Executor       // the ENT's rules, run on local commands
+	Indexer      record.Indexer        // the records' index terms (Options.Indexer); nil = no index
+	IndexVersion string                // names Indexer (Options.IndexVersion)
+	Servers      []string              // UDP host:port of central's sync listeners, tried in turn
+	TLS          *tls.Config           // client certificate and the central CA (RootCAs)
+	Logger       *slog.Logger          // nil = slog.Default()
+	Registerer   prometheus.Registerer // nil = no metrics registered
 }
 
 // SyncStatus is the state of the edge's link with central, as the status
@@ -72,7 +74,7 @@ func New(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("edge: new node: %w", err)
 	}
-	store, err := Open(filepath.Join(cfg.DataDir, "edge.db"), cfg.UAI, cfg.Exec)
+	store, err := OpenWith(filepath.Join(cfg.DataDir, "edge.db"), cfg.UAI, cfg.Exec, Options{Indexer: cfg.Indexer, IndexVersion: cfg.IndexVersion})
 	if err != nil {
 		return nil, err
 	}

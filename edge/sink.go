@@ -60,7 +60,7 @@ func (s *Store) ApplyChanges(partition string, recs []record.Record, checkpoint 
 		}
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		rd := newReader(tx)
+		rd := newReader(tx, s.idx)
 		for _, r := range recs {
 			old, hadOld, err := rd.getIndexed(r.Partition, r.ID)
 			if err != nil {
@@ -88,12 +88,14 @@ func (s *Store) Outbox(after uint64, limit int) ([]record.Command, error) {
 	var cmds []record.Command
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketOutbox).Cursor()
-		for k, v := c.Seek(u64(after + 1)); k != nil && len(cmds) < limit; k, v = c.Next() {
+		size := 0
+		for k, v := c.Seek(u64(after + 1)); k != nil && len(cmds) < limit && size < outboxBatchBytes; k, v = c.Next() {
 			cmd, err := record.DecodeCommand(v)
 			if err != nil {
 				return fmt.Errorf("outbox entry %x: %w: %w", k, ErrCorrupt, err)
 			}
 			cmds = append(cmds, cmd)
+			size += len(v)
 		}
 		return nil
 	})
@@ -110,10 +112,11 @@ func (s *Store) AckOutbox(epoch, hwm uint64) error {
 		return fmt.Errorf("edge: ack outbox: %w: %d, store has %d", ErrWrongEpoch, epoch, s.epoch)
 	}
 	deleted := 0
+	var ops map[string]int
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		deleted = 0
+		deleted, ops = 0, map[string]int{}
 		c := tx.Bucket(bucketOutbox).Cursor()
-		for k, _ := c.First(); k != nil; k, _ = c.First() {
+		for k, v := c.First(); k != nil; k, v = c.First() {
 			seq, ok := readU64(k)
 			if !ok {
 				return fmt.Errorf("%w: outbox key %x", ErrCorrupt, k)
@@ -121,6 +124,7 @@ func (s *Store) AckOutbox(epoch, hwm uint64) error {
 			if seq > hwm {
 				break
 			}
+			ops[outboxOp(v)]++
 			if err := c.Delete(); err != nil {
 				return err
 			}
@@ -133,6 +137,11 @@ func (s *Store) AckOutbox(epoch, hwm uint64) error {
 	}
 	s.mu.Lock()
 	s.outboxLen -= deleted
+	for op, n := range ops {
+		if s.outboxOps[op] -= n; s.outboxOps[op] <= 0 {
+			delete(s.outboxOps, op)
+		}
+	}
 	s.mu.Unlock()
 	return nil
 }

@@ -22,6 +22,7 @@ var (
 	bucketRecords     = []byte("records")     // partition \0 id -> encoded record
 	bucketKinds       = []byte("kinds")       // partition \0 kind \0 id -> nothing (live records only)
 	bucketKeys        = []byte("keys")        // kind \0 key -> partition \0 id (live records only)
+	bucketTerms       = []byte("terms")       // partition \0 kind \0 term \0 id -> nothing (index terms of live records)
 	bucketOutbox      = []byte("outbox")      // big-endian seq -> encoded command
 	bucketCheckpoints = []byte("checkpoints") // partition -> big-endian last applied feed seq
 	bucketMeta        = []byte("meta")
@@ -29,6 +30,7 @@ var (
 	metaUAI        = []byte("uai")
 	metaEpoch      = []byte("epoch")
 	metaOutboxNext = []byte("outboxNext") // seq the next local command receives
+	metaIndex      = []byte("index")      // layout and Indexer version of bucketTerms (indexStamp)
 )
 
 // maxGroup bounds how many Submits share one transaction.
@@ -37,6 +39,11 @@ const maxGroup = 256
 // defaultOutboxLimit is what Outbox returns at most when asked for no limit.
 const defaultOutboxLimit = 1000
 
+// outboxBatchBytes bounds the encoded commands one Outbox call returns
+// (at least one is always returned): chunks of files are large, and one
+// push travels in one frame and one raft entry at central.
+const outboxBatchBytes = 4 << 20
+
 // Store is the durable copy of a lycée's data at its edge: the records of
 // its partition and of the region's, and the outbox of local commands. It
 // implements the ENT's store (View, Submit) and replication's Sink.
@@ -44,6 +51,8 @@ type Store struct {
 	db    *bolt.DB
 	uai   string
 	exec  record.Executor
+	idx   record.Indexer
+	ixVer string
 	epoch uint64
 
 	submits   chan *submission // unbuffered: a send succeeds only if the commit loop takes it
@@ -54,6 +63,7 @@ type Store struct {
 
 	mu        sync.Mutex
 	outboxLen int
+	outboxOps map[string]int // commands in the outbox by Op
 	changed   chan struct{}
 }
 
@@ -62,12 +72,27 @@ type submission struct {
 	done chan error // buffered 1
 }
 
+// Options are the optional settings of a Store.
+type Options struct {
+	// Indexer gives the records' index terms (record.Reader.ScanTerm);
+	// IndexVersion names it: when either differs from what made the
+	// file's index, Open rebuilds the index from the records. nil: no
+	// index, ScanTerm returns record.ErrNoIndex.
+	Indexer      record.Indexer
+	IndexVersion string
+}
+
 // Open opens (creating it if needed) the edge store at path for the lycée
 // uai; exec executes local commands. A new file mints the store's epoch
 // (unix milliseconds), so an edge reinstalled or restored into a fresh file
 // is told apart from its former self by central. A file made for another
-// lycée is refused.
+// lycée is refused. The store has no term index (OpenWith sets one).
 func Open(path, uai string, exec record.Executor) (*Store, error) {
+	return OpenWith(path, uai, exec, Options{})
+}
+
+// OpenWith is Open with options.
+func OpenWith(path, uai string, exec record.Executor, opts Options) (*Store, error) {
 	if err := checkName("uai", uai); err != nil {
 		return nil, err
 	}
@@ -88,6 +113,8 @@ func Open(path, uai string, exec record.Executor) (*Store, error) {
 		db:       db,
 		uai:      uai,
 		exec:     exec,
+		idx:      opts.Indexer,
+		ixVer:    opts.IndexVersion,
 		submits:  make(chan *submission),
 		closing:  make(chan struct{}),
 		loopDone: make(chan struct{}),
@@ -104,7 +131,7 @@ func Open(path, uai string, exec record.Executor) (*Store, error) {
 // init creates the buckets of a new file or checks an existing one, and
 // loads what the store keeps in memory.
 func (s *Store) init(tx *bolt.Tx) error {
-	for _, name := range [][]byte{bucketRecords, bucketKinds, bucketKeys, bucketOutbox, bucketCheckpoints, bucketMeta} {
+	for _, name := range [][]byte{bucketRecords, bucketKinds, bucketKeys, bucketTerms, bucketOutbox, bucketCheckpoints, bucketMeta} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
@@ -131,7 +158,71 @@ func (s *Store) init(tx *bolt.Tx) error {
 		s.epoch = epoch
 	}
 	s.outboxLen = tx.Bucket(bucketOutbox).Stats().KeyN
+	s.outboxOps = map[string]int{}
+	if err := tx.Bucket(bucketOutbox).ForEach(func(_, v []byte) error {
+		s.outboxOps[outboxOp(v)]++
+		return nil
+	}); err != nil {
+		return err
+	}
+	if !bytes.Equal(meta.Get(metaIndex), s.indexStamp()) {
+		if err := s.rebuildIndex(tx); err != nil {
+			return fmt.Errorf("rebuild index: %w", err)
+		}
+	}
 	return nil
+}
+
+// indexFormat is the layout of bucketTerms.
+const indexFormat = "1"
+
+// indexStamp is what meta holds for an index made by this store's Indexer.
+func (s *Store) indexStamp() []byte {
+	if s.idx == nil {
+		return []byte(indexFormat + ":none")
+	}
+	return []byte(indexFormat + ":" + s.ixVer)
+}
+
+// rebuildIndex makes the term index afresh from every record: a file
+// written before the index existed, or by another Indexer.
+func (s *Store) rebuildIndex(tx *bolt.Tx) error {
+	if err := tx.DeleteBucket(bucketTerms); err != nil {
+		return err
+	}
+	terms, err := tx.CreateBucket(bucketTerms)
+	if err != nil {
+		return err
+	}
+	if s.idx != nil {
+		err := tx.Bucket(bucketRecords).ForEach(func(k, v []byte) error {
+			rec, err := record.DecodeRecord(v)
+			if err != nil {
+				return fmt.Errorf("%w: record %q: %w", ErrCorrupt, k, err)
+			}
+			for _, t := range record.Terms(s.idx, rec) {
+				if err := terms.Put(termKey(rec.Partition, rec.Kind, t, rec.ID), nil); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bucketMeta).Put(metaIndex, s.indexStamp())
+}
+
+func termKey(partition, kind, term, id string) []byte {
+	k := make([]byte, 0, len(partition)+len(kind)+len(term)+len(id)+3)
+	k = append(k, partition...)
+	k = append(k, 0)
+	k = append(k, kind...)
+	k = append(k, 0)
+	k = append(k, term...)
+	k = append(k, 0)
+	return append(k, id...)
 }
 
 // Close stops accepting commands, waits for the transaction in progress
@@ -151,7 +242,7 @@ func (s *Store) UAI() string { return s.uai }
 // View runs fn with a consistent read-only view of the store. The Reader
 // and the records' memory are valid only inside fn.
 func (s *Store) View(fn func(record.Reader) error) error {
-	return s.db.View(func(tx *bolt.Tx) error { return fn(newReader(tx)) })
+	return s.db.View(func(tx *bolt.Tx) error { return fn(newReader(tx, s.idx)) })
 }
 
 // Submit executes a command made at this edge and appends it to the
@@ -229,7 +320,7 @@ func (s *Store) commitGroup(group []*submission) {
 			for _, i := range live {
 				cmd := group[i].cmd
 				cmd.Seq = seq
-				if err := s.exec(newLocalTx(tx, s.uai, cmd), cmd); err != nil {
+				if err := s.exec(newLocalTx(tx, s.uai, cmd, s.idx), cmd); err != nil {
 					failed, results[i] = i, err
 					return errAbort
 				}
@@ -250,7 +341,11 @@ func (s *Store) commitGroup(group []*submission) {
 			}
 			break
 		}
-		s.outboxAppended(len(live))
+		ops := make([]string, len(live))
+		for j, i := range live {
+			ops[j] = group[i].cmd.Op
+		}
+		s.outboxAppended(ops)
 		break
 	}
 	for i, sub := range group {
@@ -268,12 +363,15 @@ func removeValue(s []int, v int) []int {
 	return out
 }
 
-func (s *Store) outboxAppended(n int) {
-	if n == 0 {
+func (s *Store) outboxAppended(ops []string) {
+	if len(ops) == 0 {
 		return
 	}
 	s.mu.Lock()
-	s.outboxLen += n
+	s.outboxLen += len(ops)
+	for _, op := range ops {
+		s.outboxOps[op]++
+	}
 	close(s.changed)
 	s.changed = make(chan struct{})
 	s.mu.Unlock()
@@ -284,6 +382,30 @@ func (s *Store) OutboxLen() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.outboxLen
+}
+
+// outboxOp returns the Op of an encoded outbox command; "" for one that
+// does not decode (Outbox reports it; the counts only need to agree with
+// AckOutbox's).
+func outboxOp(v []byte) string {
+	cmd, err := record.DecodeCommand(v)
+	if err != nil {
+		return ""
+	}
+	return cmd.Op
+}
+
+// OutboxLenExcept returns how many local commands central has not
+// acknowledged, leaving out those whose Op is one of ops. It reads counts
+// kept in memory: the offline banner asks on every page.
+func (s *Store) OutboxLenExcept(ops ...string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.outboxLen
+	for _, op := range ops {
+		n -= s.outboxOps[op]
+	}
+	return max(n, 0)
 }
 
 // Checkpoints returns the last applied feed sequence of each partition the
@@ -300,15 +422,18 @@ func (s *Store) Checkpoints() map[string]uint64 {
 
 // reader implements record.Reader on a bbolt transaction.
 type reader struct {
-	records, kinds, keys *bolt.Bucket
-	writes               int // bumped by every write, so Scan knows to re-seek its cursor
+	records, kinds, keys, terms *bolt.Bucket
+	idx                         record.Indexer // nil: no term index
+	writes                      int            // bumped by every write, so Scan knows to re-seek its cursor
 }
 
-func newReader(tx *bolt.Tx) *reader {
+func newReader(tx *bolt.Tx, idx record.Indexer) *reader {
 	r := &reader{
 		records: tx.Bucket(bucketRecords),
 		kinds:   tx.Bucket(bucketKinds),
 		keys:    tx.Bucket(bucketKeys),
+		terms:   tx.Bucket(bucketTerms),
+		idx:     idx,
 	}
 	if tx.Writable() {
 		// Ids are UUIDv7: new records are appended at the end of these
@@ -316,11 +441,13 @@ func newReader(tx *bolt.Tx) *reader {
 		// halve what each transaction writes and fsyncs.
 		r.records.FillPercent = appendFill
 		r.kinds.FillPercent = appendFill
+		r.terms.FillPercent = appendFill // ids grow within each term too
 	}
 	return r
 }
 
-// appendFill is the fill factor of the buckets keyed by time-ordered ids.
+// appendFill is the fill factor of the buckets keyed by time-ordered ids
+// (after a prefix).
 const appendFill = 0.95
 
 func (r *reader) Get(partition, id string) (record.Record, bool, error) {
@@ -355,8 +482,20 @@ func (r *reader) ByKey(kind, key string) (record.Record, bool, error) {
 }
 
 func (r *reader) Scan(partition, kind string, fn func(record.Record) error) error {
-	prefix := append(join(partition, kind), 0)
-	c := r.kinds.Cursor()
+	return r.scanIndex(r.kinds, append(join(partition, kind), 0), partition, fn)
+}
+
+func (r *reader) ScanTerm(partition, kind, term string, fn func(record.Record) error) error {
+	if r.idx == nil {
+		return record.ErrNoIndex
+	}
+	return r.scanIndex(r.terms, termKey(partition, kind, term, ""), partition, fn)
+}
+
+// scanIndex calls fn for the records of partition that index's keys
+// under prefix name (prefix, then the id), newest id first.
+func (r *reader) scanIndex(index *bolt.Bucket, prefix []byte, partition string, fn func(record.Record) error) error {
+	c := index.Cursor()
 	// Start after the last key of the prefix and walk backwards: ids are
 	// UUIDv7, so byte order is creation order and this is newest first.
 	end := append(bytes.Clone(prefix[:len(prefix)-1]), 1)
@@ -368,7 +507,7 @@ func (r *reader) Scan(partition, kind string, fn func(record.Record) error) erro
 			return err
 		}
 		if !ok {
-			return fmt.Errorf("scan %s/%s: %w: index names missing record %s", partition, kind, ErrCorrupt, id)
+			return fmt.Errorf("scan %q: %w: index names missing record %s", prefix, ErrCorrupt, id)
 		}
 		writes := r.writes
 		if err := fn(rec); err != nil {
@@ -399,9 +538,20 @@ func seekBefore(c *bolt.Cursor, key []byte) []byte {
 }
 
 // put writes rec as it is and maintains the indexes; old is the record it
-// replaces, if any.
+// replaces, if any (with its body when the store has an Indexer).
 func (r *reader) put(rec record.Record, old record.Record, hadOld bool) error {
 	r.writes++
+	delKind, delTerms, addKind, addTerms := record.TermChanges(r.idx, old, hadOld, rec)
+	for _, t := range delTerms {
+		if err := r.terms.Delete(termKey(rec.Partition, delKind, t, rec.ID)); err != nil {
+			return err
+		}
+	}
+	for _, t := range addTerms {
+		if err := r.terms.Put(termKey(rec.Partition, addKind, t, rec.ID), nil); err != nil {
+			return err
+		}
+	}
 	oldLive := hadOld && !old.Deleted
 	if oldLive && (rec.Deleted || old.Kind != rec.Kind) {
 		if err := r.kinds.Delete(join3(old.Partition, old.Kind, old.ID)); err != nil {
@@ -440,16 +590,17 @@ type localTx struct {
 	n   uint16 // puts so far: the logical part of their HLC stamps
 }
 
-func newLocalTx(tx *bolt.Tx, uai string, cmd record.Command) *localTx {
-	return &localTx{reader: newReader(tx), uai: uai, cmd: cmd}
+func newLocalTx(tx *bolt.Tx, uai string, cmd record.Command, idx record.Indexer) *localTx {
+	return &localTx{reader: newReader(tx, idx), uai: uai, cmd: cmd}
 }
 
 // Put writes a record of the edge's own partition, or of its lycée's audit
-// trail (record.AuditPartition). Its version counts one
+// trail (record.AuditPartition) or usage statistics (record.UsagePartition).
+// Its version counts one
 // more local change on top of what central last sent; its feed sequence
 // stays central's until central commits the command and sends it back.
 func (t *localTx) Put(r record.Record) error {
-	if r.Partition != t.uai && r.Partition != record.AuditPartition(t.uai) {
+	if r.Partition != t.uai && r.Partition != record.AuditPartition(t.uai) && r.Partition != record.UsagePartition(t.uai) {
 		return record.Reject("forbidden", "Cette modification ne peut pas être faite depuis l'établissement.")
 	}
 	if err := checkRecord(r); err != nil {
@@ -519,8 +670,12 @@ func readU64(b []byte) (uint64, bool) {
 }
 
 // getIndexed returns the fields of the stored record id that the indexes
-// depend on (not its body: the feed replaces it without reading it).
+// depend on (not its body, unless the term index needs it: the feed
+// replaces it without reading it).
 func (r *reader) getIndexed(partition, id string) (record.Record, bool, error) {
+	if r.idx != nil {
+		return r.Get(partition, id)
+	}
 	v := r.records.Get(join(partition, id))
 	if v == nil {
 		return record.Record{}, false, nil
@@ -561,7 +716,7 @@ func (s *Store) PurgeLocal(partition string, cutoff time.Time, keep func(record.
 		}
 		done, n := false, 0
 		err := s.db.Update(func(tx *bolt.Tx) error {
-			r := newReader(tx)
+			r := newReader(tx, s.idx)
 			c := r.records.Cursor()
 			k, v := c.Seek(prefix)
 			if after != nil {
@@ -612,6 +767,11 @@ func (r *reader) remove(rec record.Record) error {
 	if !rec.Deleted {
 		if err := r.kinds.Delete(join3(rec.Partition, rec.Kind, rec.ID)); err != nil {
 			return err
+		}
+		for _, t := range record.Terms(r.idx, rec) {
+			if err := r.terms.Delete(termKey(rec.Partition, rec.Kind, t, rec.ID)); err != nil {
+				return err
+			}
 		}
 		if k := join(rec.Kind, rec.Key); rec.Key != "" && bytes.Equal(r.keys.Get(k), self) {
 			if err := r.keys.Delete(k); err != nil {

@@ -407,8 +407,31 @@ func (s *Service) ListAbsences(ctx context.Context, u User) ([]Absence, error) {
 		return nil, nil
 	}
 	var out []Absence
+	// Only the lycée's staff read every absence: the others' are found by
+	// the index (IndexTerms) — a student's own, a relative's children's,
+	// a teacher's classes' and those the teacher recorded.
+	var terms []string
+	switch u.Profile {
+	case Student:
+		terms = []string{userTerm(u.ID)}
+	case Relative:
+		for _, c := range u.Children {
+			terms = append(terms, userTerm(c))
+		}
+	case Teacher:
+		terms = []string{userTerm(u.ID)}
+		for _, c := range u.Classes {
+			if c != "" {
+				terms = append(terms, classTerm(c))
+			}
+		}
+	}
 	err := s.store.View(func(r record.Reader) error {
-		return r.Scan(u.UAI, KindAbsence, func(rec record.Record) error {
+		scan := func(fn func(record.Record) error) error { return r.Scan(u.UAI, KindAbsence, fn) }
+		if u.Profile != Personnel {
+			scan = func(fn func(record.Record) error) error { return scanTerms(r, u.UAI, KindAbsence, terms, fn) }
+		}
+		return scan(func(rec record.Record) error {
 			a, err := decodeAbsence(rec)
 			if err != nil {
 				return err

@@ -514,7 +514,8 @@ func (s *Service) GetForum(ctx context.Context, u User, id string) (Forum, []For
 			return nil
 		}
 		idx := map[string]int{}
-		if err := r.Scan(u.UAI, KindForumTopic, func(rec record.Record) error {
+		// The index finds the forum's topics and replies (IndexTerms).
+		if err := scanTerms(r, u.UAI, KindForumTopic, []string{forumTerm(id)}, func(rec record.Record) error {
 			t, err := decodeTopic(rec)
 			if err == nil && t.ForumID == id {
 				idx[t.ID] = len(topics)
@@ -524,7 +525,7 @@ func (s *Service) GetForum(ctx context.Context, u User, id string) (Forum, []For
 		}); err != nil {
 			return err
 		}
-		return r.Scan(u.UAI, KindForumPost, func(rec record.Record) error {
+		return scanTerms(r, u.UAI, KindForumPost, []string{forumTerm(id)}, func(rec record.Record) error {
 			p, err := decodePost(rec)
 			if i, ok := idx[p.TopicID]; ok && err == nil {
 				topics[i].Replies++
@@ -574,7 +575,7 @@ func (s *Service) GetForumTopic(ctx context.Context, u User, id string) (ForumTo
 		if found = ReadsForum(u, f); !found {
 			return nil
 		}
-		return r.Scan(u.UAI, KindForumPost, func(rec record.Record) error {
+		return scanTerms(r, u.UAI, KindForumPost, []string{topicTerm(id)}, func(rec record.Record) error {
 			p, err := decodePost(rec)
 			if err == nil && p.TopicID == id {
 				posts = append(posts, p)

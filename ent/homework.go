@@ -304,7 +304,19 @@ func (s *Service) ListHomework(ctx context.Context, u User, class string) ([]Hom
 		if err != nil {
 			return err
 		}
-		return r.Scan(u.UAI, KindHomework, func(rec record.Record) error {
+		scan := func(fn func(record.Record) error) error { return r.Scan(u.UAI, KindHomework, fn) }
+		if !h.all {
+			// The others read their classes' entries and their own: the
+			// index finds those (IndexTerms).
+			terms := []string{userTerm(u.ID)}
+			for _, c := range h.classes {
+				if class == "" || c == class {
+					terms = append(terms, classTerm(c))
+				}
+			}
+			scan = func(fn func(record.Record) error) error { return scanTerms(r, u.UAI, KindHomework, terms, fn) }
+		}
+		return scan(func(rec record.Record) error {
 			e, err := decodeHomework(rec)
 			if err != nil {
 				return err

@@ -518,7 +518,23 @@ func (s *Service) ListEvaluations(ctx context.Context, u User, class string) ([]
 		if err != nil {
 			return err
 		}
-		return r.Scan(u.UAI, KindEvaluation, func(rec record.Record) error {
+		scan := func(fn func(record.Record) error) error { return r.Scan(u.UAI, KindEvaluation, fn) }
+		if !n.all {
+			// The others read their own evaluations and those of their
+			// classes or their students' classes: the index finds those
+			// (IndexTerms).
+			terms := []string{userTerm(u.ID)}
+			for _, c := range n.classes {
+				terms = append(terms, classTerm(c))
+			}
+			for _, st := range n.students {
+				for _, c := range st.Classes {
+					terms = append(terms, classTerm(c))
+				}
+			}
+			scan = func(fn func(record.Record) error) error { return scanTerms(r, u.UAI, KindEvaluation, terms, fn) }
+		}
+		return scan(func(rec record.Record) error {
 			e, err := decodeEvaluation(rec)
 			if err != nil {
 				return err
@@ -626,7 +642,17 @@ func (s *Service) ListGrades(ctx context.Context, u User, student string) ([]Stu
 			return err
 		}
 		evals := map[string]Evaluation{}
-		return r.Scan(u.UAI, KindGrade, func(rec record.Record) error {
+		scan := func(fn func(record.Record) error) error { return r.Scan(u.UAI, KindGrade, fn) }
+		if u.Profile == Student || u.Profile == Relative {
+			// They read only their own students' grades: the index finds
+			// those (IndexTerms) rather than every grade of the lycée.
+			var terms []string
+			for _, st := range n.students {
+				terms = append(terms, userTerm(st.ID))
+			}
+			scan = func(fn func(record.Record) error) error { return scanTerms(r, u.UAI, KindGrade, terms, fn) }
+		}
+		return scan(func(rec record.Record) error {
 			var g gradeBody
 			if err := json.Unmarshal(rec.Body, &g); err != nil {
 				return fmt.Errorf("decode grade %s: %w", rec.ID, err)

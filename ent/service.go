@@ -41,6 +41,10 @@ type ServiceConfig struct {
 	// Logger receives what cannot be reported to a user (an audit event
 	// not recorded); nil means slog.Default().
 	Logger *slog.Logger
+	// Partitions lists the store's partitions (central: the node's), so
+	// that Usage finds every lycée's statistics; nil at an edge, which
+	// holds its own lycée's only.
+	Partitions func() ([]string, error)
 }
 
 // Service is the ENT as the portal and the API see it. Safe for concurrent
@@ -59,6 +63,8 @@ type Service struct {
 	log       *slog.Logger
 	// throttled spaces out the audit entries of throttled logins.
 	throttled seenRecently
+	// partitions lists the store's partitions (usage.go); nil: none.
+	partitions func() ([]string, error)
 }
 
 // NewService validates cfg and returns a Service.
@@ -78,6 +84,7 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 		now: cfg.Now, ttl: cfg.SessionTTL,
 		limiter: newLoginLimiter(cfg.LoginSlots),
 		node:    cfg.Node, log: cfg.Logger,
+		partitions: cfg.Partitions,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -240,7 +247,8 @@ func (s *Service) Lycee(ctx context.Context, uai string) (Lycee, error) {
 			return err
 		}
 		found = true
-		return json.Unmarshal(rec.Body, &l)
+		l, err = decodeLycee(rec.Body)
+		return err
 	})
 	if err != nil {
 		return Lycee{}, fmt.Errorf("lycee %s: %w", uai, err)
@@ -400,8 +408,10 @@ func (s *Service) ListMessages(ctx context.Context, u User) ([]Message, error) {
 		return nil, nil
 	}
 	var out []Message
+	// The index finds the messages that name u as sender or recipient
+	// (IndexTerms), rather than reading every message of the lycée.
 	err := s.store.View(func(r record.Reader) error {
-		return r.Scan(u.UAI, KindMessage, func(rec record.Record) error {
+		return scanTerms(r, u.UAI, KindMessage, []string{userTerm(u.ID)}, func(rec record.Record) error {
 			m, err := decodeMessage(rec)
 			if err != nil {
 				return err

@@ -16,7 +16,24 @@ type Reader interface {
 	// first, until fn returns ErrStop or another error (returned as is,
 	// except ErrStop).
 	Scan(partition, kind string, fn func(Record) error) error
+	// ScanTerm calls fn for the live records of kind in partition whose
+	// index terms (the store's Indexer) include term, newest id first,
+	// as Scan does. A store without an Indexer returns ErrNoIndex before
+	// calling fn: the caller then scans the kind and filters itself.
+	ScanTerm(partition, kind, term string, fn func(Record) error) error
 }
+
+// Indexer returns the index terms of a live record (say "u:" and a user's
+// id), by which ScanTerm finds it. It must be a deterministic function of
+// the record's kind and body, so that central and every edge compute the
+// same terms without sending them: the stores call it on every write and
+// keep a secondary index of (partition, kind, term, id). Terms are
+// non-empty and hold no NUL byte (others are ignored); duplicates are
+// allowed. An undecodable body has no terms.
+type Indexer func(r Record) []string
+
+// ErrNoIndex is what ScanTerm returns from a store that has no Indexer.
+var ErrNoIndex = errors.New("record: store has no term index")
 
 // Tx is a Reader that can also write, inside one transaction of the store.
 type Tx interface {

@@ -2,6 +2,7 @@ package enttest
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"sync"
 
@@ -11,6 +12,9 @@ import (
 // Store keeps records in maps and executes commands with Exec.
 type Store struct {
 	Exec record.Executor
+	// Indexer gives the records' terms for ScanTerm, computed as it
+	// scans; nil: ScanTerm returns record.ErrNoIndex (set it before use).
+	Indexer record.Indexer
 
 	mu       sync.Mutex
 	st       state
@@ -46,7 +50,7 @@ func (s state) clone() state {
 func (s *Store) View(fn func(record.Reader) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return fn(&tx{st: s.st})
+	return fn(&tx{st: s.st, idx: s.Indexer})
 }
 
 // Submit executes cmd on a copy of the state and keeps the copy only if
@@ -57,7 +61,7 @@ func (s *Store) Submit(ctx context.Context, cmd record.Command) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t := &tx{st: s.st.clone(), cmd: cmd}
+	t := &tx{st: s.st.clone(), cmd: cmd, idx: s.Indexer}
 	if err := s.Exec(t, cmd); err != nil {
 		return err
 	}
@@ -113,6 +117,7 @@ func (st state) records() []record.Record {
 type tx struct {
 	st  state
 	cmd record.Command
+	idx record.Indexer
 }
 
 var _ record.Tx = (*tx)(nil)
@@ -151,6 +156,18 @@ func (t *tx) Scan(partition, kind string, fn func(record.Record) error) error {
 		}
 	}
 	return nil
+}
+
+func (t *tx) ScanTerm(partition, kind, term string, fn func(record.Record) error) error {
+	if t.idx == nil {
+		return record.ErrNoIndex
+	}
+	return t.Scan(partition, kind, func(r record.Record) error {
+		if slices.Contains(record.Terms(t.idx, r), term) {
+			return fn(r)
+		}
+		return nil
+	})
 }
 
 func (t *tx) Put(r record.Record) error {

@@ -99,7 +99,7 @@ func BenchmarkOutboxDrain(b *testing.B) {
 			from := userID(b, r, r.Account(uai, ent.Student).Login)
 			to := userID(b, r, r.Account(uai, ent.Teacher).Login)
 			r.StopEdge(uai)
-			store, err := edge.Open(filepath.Join(r.EdgeDataDir(uai), "edge.db"), uai, ent.Exec)
+			store, err := edge.OpenWith(filepath.Join(r.EdgeDataDir(uai), "edge.db"), uai, ent.Exec, edge.Options{Indexer: ent.IndexTerms, IndexVersion: ent.IndexVersion})
 			if err != nil {
 				b.Fatal(err)
 			}
