@@ -10,6 +10,11 @@
 // leader and returns once it has applied them itself, so a caller reads
 // its own writes on the node it asked.
 //
+// The state machine also keeps a term index of the records (Config.Indexer,
+// record.Reader.ScanTerm), derived from them in the same write
+// transaction; a state file or snapshot whose index was made by another
+// layout or Indexer version has it rebuilt when opened (index.go).
+//
 // hashicorp/raft and raft-boltdb are imported here and nowhere else; this
 // package must not import edge/ nor replication/ (the replication server
 // consumes a Node through its own Source interface). A Node's methods are

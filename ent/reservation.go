@@ -33,7 +33,7 @@ import (
 // Resources and bookings live in the lycée's partition: an edge cut off
 // from central books a slot that is free there. If central gave that slot
 // to someone else first, central refuses the edge's booking and leaves a
-// notice for its author (central.KindNotice); the edge never received the
+// notice for its author (record.KindNotice); the edge never received the
 // refused booking from central, so it keeps its own copy, never committed
 // there (record Seq 0). Reads (and Exec at the edge) therefore resolve: a
 // booking not committed at central loses to a committed one it overlaps,
@@ -407,26 +407,16 @@ type storedBooking struct {
 	committed bool // at central (record Seq > 0, or read at central)
 }
 
-// kindNotice is central.KindNotice (ent does not import central): the
-// record central leaves in the lycée's partition when it refuses a command
-// made at an edge.
-const kindNotice = "notice"
-
 // refusals returns central's notices of refused bookings in partition, by
 // the command's author, sequence number and time.
 func refusals(r record.Reader, partition string) (map[[3]string]string, error) {
 	out := map[[3]string]string{}
-	err := r.Scan(partition, kindNotice, func(rec record.Record) error {
-		var n struct {
-			User, Op, Message string
-			Seq               uint64
-		}
-		if json.Unmarshal(rec.Body, &n) != nil || n.Op != OpBookingMake || len(rec.ID) < 13 {
+	err := r.Scan(partition, record.KindNotice, func(rec record.Record) error {
+		var n record.Notice
+		if json.Unmarshal(rec.Body, &n) != nil || n.Op != OpBookingMake {
 			return nil
 		}
-		// The notice's id starts with the command's time (UUIDv7).
-		ms, err := strconv.ParseInt(strings.ReplaceAll(rec.ID[:13], "-", ""), 16, 64)
-		if err == nil {
+		if ms, ok := record.NoticeTime(rec.ID); ok {
 			out[[3]string{n.User, strconv.FormatUint(n.Seq, 10), strconv.FormatInt(ms, 10)}] = n.Message
 		}
 		return nil

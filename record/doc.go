@@ -14,6 +14,14 @@
 // inside the raft state machine, so it must carry everything that execution
 // needs (ids and times are minted before it is proposed).
 //
+// notice.go defines the notice central leaves in a partition when it
+// refuses a command made at an edge (KindNotice, Notice) and the index of
+// an author's notices (KindNoticeIndex, NoticeIndexID), which central
+// writes and the ENT reads.
+//
+// index.go holds what the stores share of the term index (Indexer, Terms,
+// TermChanges): the ENT names the terms of a record, the stores keep them.
+//
 // It also owns the binary encoding of records and commands (codec.go), which
 // central's state and raft log and the edges' replica and outbox store.
 //
