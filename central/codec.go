@@ -78,6 +78,10 @@ func encodeEntry(en entry) []byte {
 	case entryConsumeEnrolToken:
 		b = binenc.AppendString(b, en.TokenHash)
 		b = binenc.AppendVarint(b, en.Time)
+	case entryRevokeEdge:
+		b = binenc.AppendString(b, en.UAI)
+		b = binenc.AppendVarint(b, en.Time)
+		b = binenc.AppendString(b, en.Reason)
 	}
 	return b
 }
@@ -92,7 +96,7 @@ func decodeEntry(b []byte) (entry, error) {
 		return en, corrupt("entry", err)
 	}
 	switch en.Type {
-	case entryExecCommands, entryEdgeOutbox, entrySetSecrets, entryAddEnrolToken, entryConsumeEnrolToken:
+	case entryExecCommands, entryEdgeOutbox, entrySetSecrets, entryAddEnrolToken, entryConsumeEnrolToken, entryRevokeEdge:
 	default:
 		return en, fmt.Errorf("%w %d", errUnknownEntry, en.Type)
 	}
@@ -129,6 +133,10 @@ func decodeEntry(b []byte) (entry, error) {
 	case entryConsumeEnrolToken:
 		en.TokenHash = d.String(binenc.NoLimit)
 		en.Time = d.Varint()
+	case entryRevokeEdge:
+		en.UAI = d.String(binenc.NoLimit)
+		en.Time = d.Varint()
+		en.Reason = d.String(binenc.NoLimit)
 	}
 	if err := d.End(); err != nil {
 		return entry{Type: en.Type}, corrupt("entry", err)

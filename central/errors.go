@@ -62,6 +62,7 @@ var sentinels = map[string]error{
 	"token_expired": ErrTokenExpired,
 	"token_exists":  ErrTokenExists,
 	"corrupt":       ErrCorrupt,
+	"revoked":       ErrRevoked,
 }
 
 // sentinelCodes are the keys of sentinels, sorted.

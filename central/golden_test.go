@@ -5,6 +5,7 @@ import (
 	"flag"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"atrium/internal/goldenhex"
 
@@ -60,12 +61,18 @@ func goldens() []golden {
 			entry{Type: entryAddEnrolToken, TokenHash: "9f86d081884c7d659a2feaa0c55ad015", UAI: "0130040Y", Time: 1736294400000}),
 		entryGolden("entry-5-consume-enrol-token.v1.golden", "raft entry 5 ConsumeEnrolToken, entry format 1 (Time: now at the proposer, unix ms)",
 			entry{Type: entryConsumeEnrolToken, TokenHash: "9f86d081884c7d659a2feaa0c55ad015", Time: 1735700000000}),
+		entryGolden("entry-6-revoke-edge.v1.golden", "raft entry 6 RevokeEdge, entry format 1 (Time: now at the proposer, unix ms; Reason)",
+			entry{Type: entryRevokeEdge, UAI: "0130040Y", Time: 1735700000000, Reason: "vol signalé"}),
+		{"revocation.v1.golden", "stored edge revocation (bucket revoked, key UAI), revocation format 1", goldenRevocation,
+			encodeRevocation(goldenRevocation), func(b []byte) (any, error) { return decodeRevocation(goldenRevocation.UAI, b) }},
 		{"token.v1.golden", "stored enrolment token (bucket tokens), token format 1", goldenToken,
 			encodeToken(goldenToken), func(b []byte) (any, error) { return decodeToken(b) }},
 		{"secrets.v1.golden", "stored cluster secrets (meta/secrets), secrets format 1", goldenSecrets(),
 			encodeSecrets(goldenSecrets()), func(b []byte) (any, error) { return decodeSecrets(b) }},
 	}
 }
+
+var goldenRevocation = Revocation{UAI: "0130040Y", Time: time.UnixMilli(1735700000000).UTC(), Reason: "vol signalé", Epochs: []uint64{1735600000000, 1735650000000}}
 
 var goldenToken = enrolToken{UAI: "0130040Y", Expires: 1736294400000, Used: true}
 

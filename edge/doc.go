@@ -17,6 +17,16 @@
 // and which central never sends back; PurgeLocal deletes its entries once
 // the retention has passed.
 //
+// Besides the records, the Store keeps their indexes: by kind (Scan), by
+// unique key (ByKey) and, when opened with an Indexer (OpenWith), by index
+// term (ScanTerm), each updated in the transaction that writes the record.
+// The term index is derived: a file whose index another Indexer version
+// made, or none, has it rebuilt from the records at open.
+//
+// An appliance whose certificate central revoked is retired (retire.go):
+// Retire deletes everything in its data directory and leaves RetiredFile,
+// which keeps it retired across restarts.
+//
 // This package must never import central/ or hashicorp/raft: an appliance
 // runs without them. Store and Node are safe for concurrent use.
 package edge

@@ -18,6 +18,11 @@ var (
 	// ErrUnexpected reports a well-formed message arriving where the
 	// protocol expects another one.
 	ErrUnexpected = errors.New("replication: unexpected message")
+
+	// ErrRevoked reports that central revoked this edge's certificate
+	// (a stolen or retired appliance). It is final: Client.Serve returns
+	// it instead of reconnecting, and the edge purges its data.
+	ErrRevoked = errors.New("replication: edge certificate revoked")
 )
 
 // Error codes carried by an Error message.
@@ -27,10 +32,12 @@ const (
 	CodeMalformed = "malformed" // the request could not be decoded
 	CodeHello     = "hello"     // a request came before Hello, or a second Hello
 	CodeInternal  = "internal"  // the server failed; retry later
+	CodeRevoked   = "revoked"   // the certificate was revoked: final, the edge purges itself
 )
 
 // RemoteError is an Error message received from the peer. It matches
-// ErrForbidden, ErrVersion and ErrMalformed with errors.Is by its code.
+// ErrForbidden, ErrVersion, ErrMalformed and ErrRevoked with errors.Is by
+// its code.
 type RemoteError struct {
 	Code    string
 	Message string
@@ -49,6 +56,8 @@ func (e *RemoteError) Is(target error) bool {
 		return e.Code == CodeVersion
 	case ErrMalformed:
 		return e.Code == CodeMalformed
+	case ErrRevoked:
+		return e.Code == CodeRevoked
 	}
 	return false
 }

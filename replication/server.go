@@ -68,6 +68,12 @@ type ServerConfig struct {
 	// entry); nil = none. Such commands stay confined to the edge's
 	// partition, and central's executor still decides.
 	Anonymous func(op string) bool
+	// Revoked reports whether an operator revoked the certificate an edge
+	// of uai presents (a stolen or retired appliance); nil = none is. A
+	// revoked edge is answered CodeRevoked at Hello and at every request,
+	// and its open sessions are closed within a second of the revocation
+	// reaching this node (the Source's Changed wakes the check).
+	Revoked func(uai string, cert *x509.Certificate) (bool, error)
 }
 
 // EdgeStatus is what central knows of one edge's sync link.
@@ -78,6 +84,10 @@ type EdgeStatus struct {
 	Outbox    int       `json:"outbox"` // as last reported by the edge
 	Lag       uint64    `json:"lag"`    // records the edge has not pulled yet
 	LastSeen  time.Time `json:"last_seen"`
+	// Revoked and RevokedReason are set, by central's operator API, for an
+	// edge whose certificates an operator revoked.
+	Revoked       *time.Time `json:"revoked,omitempty"`
+	RevokedReason string     `json:"revoked_reason,omitempty"`
 }
 
 // Server serves the sync protocol to edges over QUIC. It confines each edge
@@ -216,6 +226,7 @@ func (s *Server) Edges() []EdgeStatus {
 type session struct {
 	uai   string
 	epoch uint64
+	cert  *x509.Certificate
 }
 
 func (s *Server) serveConn(ctx context.Context, c *conn) {
@@ -233,7 +244,7 @@ func (s *Server) serveConn(ctx context.Context, c *conn) {
 	if err != nil {
 		return
 	}
-	sess, ok := s.hello(ctx, c, st, uai)
+	sess, ok := s.hello(ctx, c, st, uai, c.peerCertificates()[0])
 	st.finish()
 	if !ok {
 		// Closing now would discard the refusal in flight: give the edge
@@ -250,6 +261,9 @@ func (s *Server) serveConn(ctx context.Context, c *conn) {
 	s.connected(sess.uai, +1)
 	defer s.connected(sess.uai, -1)
 	s.log.Info("edge connected", "uai", uai, "epoch", sess.epoch, "remote", c.remoteAddr().String())
+	if s.cfg.Revoked != nil {
+		go s.watchRevoked(ctx, c, sess)
+	}
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -282,7 +296,7 @@ func (s *Server) peerUAI(c *conn) (string, error) {
 	return uai, nil
 }
 
-func (s *Server) hello(ctx context.Context, c *conn, st *stream, uai string) (session, bool) {
+func (s *Server) hello(ctx context.Context, c *conn, st *stream, uai string, cert *x509.Certificate) (session, bool) {
 	st.setDeadline(time.Now().Add(helloTimeout))
 	m, err := ReadFrame(bufio.NewReader(st))
 	if err != nil {
@@ -292,6 +306,10 @@ func (s *Server) hello(ctx context.Context, c *conn, st *stream, uai string) (se
 	h, ok := m.(*Hello)
 	if !ok {
 		s.refuse(st, CodeHello, "the first message must be Hello")
+		return session{}, false
+	}
+	if e := s.checkRevoked(session{uai: uai, cert: cert}); e != nil {
+		s.refuse(st, e.Code, e.Message)
 		return session{}, false
 	}
 	if h.ProtocolVersion != ProtocolVersion {
@@ -319,7 +337,7 @@ func (s *Server) hello(ctx context.Context, c *conn, st *stream, uai string) (se
 	if err := WriteFrame(st, &HelloOK{Node: s.cfg.Node, HighWater: hwm}); err != nil {
 		return session{}, false
 	}
-	return session{uai: uai, epoch: h.Epoch}, true
+	return session{uai: uai, epoch: h.Epoch, cert: cert}, true
 }
 
 func (s *Server) serveStream(ctx context.Context, st *stream, sess session) {
@@ -367,6 +385,9 @@ func (s *Server) refuse(st *stream, code, msg string) {
 
 // pull answers a Pull, or returns nil when there is no one left to answer.
 func (s *Server) pull(ctx context.Context, st *stream, sess session, p *Pull) Message {
+	if e := s.checkRevoked(sess); e != nil {
+		return e
+	}
 	if p.Partition != sess.uai && p.Partition != record.Region {
 		s.log.Warn("edge asked for another partition", "uai", sess.uai, "partition", p.Partition)
 		return &Error{Code: CodeForbidden, Message: "partition " + p.Partition + " is not this edge's"}
@@ -457,8 +478,15 @@ func (s *Server) push(ctx context.Context, sess session, p *Push) Message {
 			return &Error{Code: CodeForbidden, Message: fmt.Sprintf("command %d: origin %q, partition %q, epoch %d not this edge's", c.Seq, c.Origin, c.Partition, c.Epoch)}
 		}
 	}
+	if e := s.checkRevoked(sess); e != nil {
+		return e
+	}
 	hwm, err := s.cfg.Source.ApplyOutbox(ctx, sess.uai, sess.epoch, p.Commands)
 	if err != nil {
+		// The Source refuses an epoch revoked meanwhile: say so.
+		if e := s.checkRevoked(sess); e != nil {
+			return e
+		}
 		s.log.Error("apply edge outbox", "uai", sess.uai, "commands", len(p.Commands), "err", err)
 		return &Error{Code: CodeInternal, Message: "outbox not applied"}
 	}
@@ -533,4 +561,55 @@ func (s *Server) lagLocked(e *edgeState) uint64 {
 		}
 	}
 	return lag
+}
+
+// checkRevoked returns the answer to a revoked edge, or to a failed check;
+// nil when the edge may go on.
+func (s *Server) checkRevoked(sess session) *Error {
+	if s.cfg.Revoked == nil {
+		return nil
+	}
+	revoked, err := s.cfg.Revoked(sess.uai, sess.cert)
+	if err != nil {
+		s.log.Error("read edge revocations", "uai", sess.uai, "err", err)
+		return &Error{Code: CodeInternal, Message: "revocations unavailable"}
+	}
+	if revoked {
+		s.log.Warn("revoked edge refused", "uai", sess.uai, "serial", sess.cert.SerialNumber.String())
+		return &Error{Code: CodeRevoked, Message: "certificate of " + sess.uai + " revoked"}
+	}
+	return nil
+}
+
+// revokeCheckEvery spaces the checks of an open session for revocation:
+// the Source's Changed fires at every applied batch, and hundreds of edges
+// checking at each would be wasted reads.
+const revokeCheckEvery = 250 * time.Millisecond
+
+// watchRevoked closes the session's connection once its certificate is
+// revoked; the edge then hears CodeRevoked when it says Hello again.
+func (s *Server) watchRevoked(ctx context.Context, c *conn, sess session) {
+	for {
+		changed := s.cfg.Source.Changed()
+		select {
+		case <-changed:
+		case <-c.done():
+			return
+		case <-ctx.Done():
+			return
+		}
+		if revoked, err := s.cfg.Revoked(sess.uai, sess.cert); err == nil && revoked {
+			s.log.Warn("closing the session of a revoked edge", "uai", sess.uai)
+			s.m.refused.WithLabelValues(CodeRevoked).Inc()
+			c.close(CodeRevoked)
+			return
+		}
+		t := time.NewTimer(revokeCheckEvery)
+		select {
+		case <-t.C:
+		case <-c.done():
+			t.Stop()
+			return
+		}
+	}
 }

@@ -56,6 +56,7 @@ func New(cfg Config) *API {
 	a := &API{cfg: cfg, mux: http.NewServeMux()}
 	a.mux.HandleFunc("POST /api/v1/admin/edges", a.addEdge)
 	a.mux.HandleFunc("GET /api/v1/admin/edges", a.listEdges)
+	a.mux.HandleFunc("POST /api/v1/admin/edges/{uai}/revoke", a.revokeEdge) // revoke.go
 	a.mux.HandleFunc("GET /api/v1/admin/nodes", a.listNodes)
 	a.mux.HandleFunc("DELETE /api/v1/admin/nodes/{name}", a.removeNode)
 	a.mux.HandleFunc("POST /api/v1/admin/commands", a.commands)
@@ -110,6 +111,11 @@ func (a *API) listEdges(w http.ResponseWriter, r *http.Request) {
 	edges := []replication.EdgeStatus{}
 	if a.cfg.Edges != nil {
 		edges = append(edges, a.cfg.Edges(r.Context())...)
+	}
+	edges, err := a.withRevocations(edges)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "read revocations: "+err.Error())
+		return
 	}
 	writeJSON(w, http.StatusOK, edges)
 }

@@ -33,6 +33,7 @@ type ctlCommand struct {
 
 func ctlCommands() []ctlCommand {
 	var uaiFlag *string
+	var revokeReason *string
 	var imp struct{ dryRun, quiet *bool }
 	var cas struct{ name, pattern, profile *string }
 	var gen struct {
@@ -198,11 +199,42 @@ func ctlCommands() []ctlCommand {
 				}
 				sort.Slice(edges, func(i, j int) bool { return edges[i].UAI < edges[j].UAI })
 				tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "UAI\tCONNECTED\tEPOCH\tOUTBOX\tLAG\tLAST SEEN")
+				fmt.Fprintln(tw, "UAI\tCONNECTED\tEPOCH\tOUTBOX\tLAG\tLAST SEEN\tREVOKED")
 				for _, e := range edges {
-					fmt.Fprintf(tw, "%s\t%v\t%d\t%d\t%d\t%s\n", e.UAI, e.Connected, e.Epoch, e.Outbox, e.Lag, e.LastSeen.Local().Format(time.DateTime))
+					seen, revoked := "-", "-"
+					if !e.LastSeen.IsZero() {
+						seen = e.LastSeen.Local().Format(time.DateTime)
+					}
+					if e.Revoked != nil {
+						revoked = "certificates until " + e.Revoked.Local().Format(time.DateTime)
+						if e.RevokedReason != "" {
+							revoked += " (" + e.RevokedReason + ")"
+						}
+					}
+					fmt.Fprintf(tw, "%s\t%v\t%d\t%d\t%d\t%s\t%s\n", e.UAI, e.Connected, e.Epoch, e.Outbox, e.Lag, seen, revoked)
 				}
 				return tw.Flush()
+			}},
+		{path: "edge revoke", args: "UAI", summary: "revoke the certificates of a lycée's edge appliance (stolen or retired): central refuses it, it purges its data",
+			flags: func(fs *flag.FlagSet) {
+				revokeReason = fs.String("reason", "", "why, kept with the revocation (e.g. \"vol signalé le 12/03\")")
+			},
+			run: func(ctx context.Context, c *admin.Client, fs *flag.FlagSet, args []string) error {
+				if fs.NArg() != 1 {
+					return fmt.Errorf("edge revoke takes one UAI")
+				}
+				u := strings.ToUpper(strings.TrimSpace(fs.Arg(0)))
+				if err := checkUAI(u); err != nil {
+					return err
+				}
+				rv, err := c.RevokeEdge(ctx, u, *revokeReason)
+				if err != nil {
+					return err
+				}
+				fmt.Printf("Certificates of %s's edge issued until %s revoked.\n", rv.UAI, rv.Time.Local().Format(time.DateTime))
+				fmt.Printf("Central refuses that appliance from now on; when it next reaches central it purges its data.\n")
+				fmt.Printf("A replacement needs a new token: atrium ctl edge add --uai %s\n", rv.UAI)
+				return nil
 			}},
 		{path: "node list", summary: "list the central cluster's members",
 			run: func(ctx context.Context, c *admin.Client, fs *flag.FlagSet, args []string) error {
