@@ -1,10 +1,12 @@
 package ent
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,6 +31,12 @@ import (
 // scan would make a command read only the entries it removes (docs/api.md
 // gives the figures).
 //
+// The usage statistics (usage.go) are purged by the same op: an
+// audit.purge command may name a usage partition (record.UsagePartition),
+// whose KindUsage and KindUsageSets records of days older than
+// UsageRetention then go, oldest day first. Their ids carry their day
+// (UsageID), so no body is read.
+//
 // At an edge, the entries it recorded itself are its own copy (central
 // never sends them back): the edge deletes them for good, with no command,
 // through edge.Store.PurgeLocal and AuditExpired.
@@ -39,7 +47,7 @@ const MaxAuditPurge = 5000
 
 // AuditPurgeArgs are the arguments of an audit.purge command.
 type AuditPurgeArgs struct {
-	Partition string `json:"partition"` // an audit partition, record.AuditPartition; the command's own
+	Partition string `json:"partition"` // an audit or usage partition (record.AuditPartition, record.UsagePartition); the command's own
 	Before    int64  `json:"before"`    // unix ms: entries whose event time is before it go
 	Limit     int    `json:"limit"`     // at most this many, 1 to MaxAuditPurge, oldest first
 }
@@ -50,6 +58,36 @@ func AuditCutoff(now time.Time) time.Time {
 	return time.UnixMilli(now.UnixMilli()).Add(-AuditRetention)
 }
 
+// UsageRetention is how long usage statistics are kept: a year of
+// MaxUsageDays days, the longest range Usage answers.
+const UsageRetention = MaxUsageDays * 24 * time.Hour
+
+// UsageCutoff returns the time before which usage statistics have passed
+// their retention at now: a day goes once its Paris day is before the
+// cutoff's.
+func UsageCutoff(now time.Time) time.Time {
+	return time.UnixMilli(now.UnixMilli()).Add(-UsageRetention)
+}
+
+// IsUsagePartition reports whether p is a lycée's usage partition:
+// "usage:" followed by a valid UAI.
+func IsUsagePartition(p string) bool {
+	rest, ok := strings.CutPrefix(p, "usage:")
+	return ok && uai.Valid(rest)
+}
+
+// purgeCutoff returns the cutoff of partition at now, ok=false if it is
+// neither an audit nor a usage partition.
+func purgeCutoff(partition string, now time.Time) (time.Time, bool) {
+	switch {
+	case IsAuditPartition(partition):
+		return AuditCutoff(now), true
+	case IsUsagePartition(partition):
+		return UsageCutoff(now), true
+	}
+	return time.Time{}, false
+}
+
 // IsAuditPartition reports whether p is an audit partition: "audit:"
 // followed by a valid UAI or record.Region.
 func IsAuditPartition(p string) bool {
@@ -58,7 +96,7 @@ func IsAuditPartition(p string) bool {
 }
 
 // execAuditPurge tombstones the oldest expired entries of an audit
-// partition. Only an operator at central purges: an edge's copy of its
+// partition, or the oldest expired days of a usage partition. Only an operator at central purges: an edge's copy of its
 // trail is its own business (edge.Store.PurgeLocal). Replaying the command
 // removes at most Limit more expired entries, none if none is left: the
 // same as the next command of the purge would.
@@ -71,27 +109,64 @@ func execAuditPurge(tx record.Tx, cmd record.Command) error {
 		return err
 	}
 	switch {
-	case !IsAuditPartition(a.Partition):
-		return rejectInvalid("Seul un journal des connexions se purge ainsi : " + a.Partition + ".")
+	case !IsAuditPartition(a.Partition) && !IsUsagePartition(a.Partition):
+		return rejectInvalid("Seuls un journal des connexions et des statistiques d'usage se purgent ainsi : " + a.Partition + ".")
 	case cmd.Partition != a.Partition:
 		return rejectInvalid("La commande doit viser le journal qu'elle purge.")
 	case a.Limit <= 0 || a.Limit > MaxAuditPurge:
 		return rejectInvalid(fmt.Sprintf("Une purge retire de 1 à %d entrées.", MaxAuditPurge))
 	case a.Before <= 0:
 		return rejectInvalid("Date de purge invalide.")
-	case a.Before > cmd.Time-AuditRetention.Milliseconds():
+	case IsAuditPartition(a.Partition) && a.Before > cmd.Time-AuditRetention.Milliseconds():
 		return rejectForbidden("Le journal des connexions est conservé un an : cette date est trop récente.")
+	case IsUsagePartition(a.Partition) && a.Before > cmd.Time-UsageRetention.Milliseconds():
+		return rejectForbidden(fmt.Sprintf("Les statistiques d'usage sont conservées %d jours : cette date est trop récente.", MaxUsageDays))
 	}
-	old, _, err := expiredAudit(tx, a.Partition, time.UnixMilli(a.Before), a.Limit)
+	old, _, err := expired(tx, a.Partition, time.UnixMilli(a.Before), a.Limit)
 	if err != nil {
 		return err
 	}
 	for _, rec := range old {
-		if err := tx.Put(record.Record{Partition: rec.Partition, ID: rec.ID, Kind: KindAudit, Deleted: true}); err != nil {
+		if err := tx.Put(record.Record{Partition: rec.Partition, ID: rec.ID, Kind: rec.Kind, Deleted: true}); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// expired returns the oldest at most limit expired records of an audit or
+// usage partition, oldest first, and how many the partition holds in all.
+func expired(r record.Reader, partition string, cutoff time.Time, limit int) ([]record.Record, int, error) {
+	if IsUsagePartition(partition) {
+		return expiredUsage(r, partition, cutoff, limit)
+	}
+	return expiredAudit(r, partition, cutoff, limit)
+}
+
+// expiredUsage returns the oldest (by day) at most limit live records of a
+// usage partition whose Paris day is before cutoff's, oldest first, and
+// how many such records the partition holds in all. A record's day is the
+// time of its id (UsageID: the day's midnight, UTC); a record with another
+// kind of id is kept.
+func expiredUsage(r record.Reader, partition string, cutoff time.Time, limit int) ([]record.Record, int, error) {
+	first, _ := time.Parse(time.DateOnly, UsageDayOf(cutoff)) // the first day kept
+	var out []record.Record
+	for _, kind := range []string{KindUsage, KindUsageSets} {
+		err := r.Scan(partition, kind, func(rec record.Record) error {
+			if t, ok := idTime(rec.ID); ok && t.Before(first) {
+				rec.Body = nil // not needed to tombstone it
+				out = append(out, rec)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, 0, fmt.Errorf("scan usage partition %s: %w", partition, err)
+		}
+	}
+	slices.SortFunc(out, func(a, b record.Record) int {
+		return cmp.Or(strings.Compare(a.ID, b.ID), strings.Compare(a.Kind, b.Kind))
+	})
+	return out[:min(len(out), limit)], len(out), nil
 }
 
 // expiredAudit returns the oldest (by id, oldest first) at most limit live
@@ -188,21 +263,22 @@ func idTime(id string) (time.Time, bool) {
 var errNoProgress = errors.New("audit purge made no progress")
 
 // PurgeAudit removes from the audit partition every entry that passed its
-// retention at now (AuditCutoff): it submits audit.purge commands of at
+// retention at now (AuditCutoff), or from the usage partition every day
+// that passed its own (UsageCutoff): it submits audit.purge commands of at
 // most MaxAuditPurge entries to st (central: the cluster) until none is
 // left, and returns how many entries went. Each round counts what is left
 // through st.View, which does not hold up the state machine. It stops at
 // the first failure or when ctx ends, with what went so far.
 func PurgeAudit(ctx context.Context, st Store, partition string, now time.Time) (int, error) {
-	if !IsAuditPartition(partition) {
-		return 0, fmt.Errorf("purge audit: %q is not an audit partition", partition)
+	cutoff, ok := purgeCutoff(partition, now)
+	if !ok {
+		return 0, fmt.Errorf("purge audit: %q is not an audit or usage partition", partition)
 	}
-	cutoff := AuditCutoff(now)
 	count := func() (int, error) {
 		var n int
 		err := st.View(func(r record.Reader) error {
 			var err error
-			_, n, err = expiredAudit(r, partition, cutoff, 1)
+			_, n, err = expired(r, partition, cutoff, 1)
 			return err
 		})
 		return n, err

@@ -37,6 +37,7 @@ type CentralConfig struct {
 	OperatorToken string   // bearer token of the operator API; empty disables it
 	Logger        *slog.Logger
 	Registry      *prometheus.Registry // nil: a fresh one
+	UsageFlush    time.Duration        // how often visits are flushed; zero: ent.DefaultUsageFlush
 }
 
 // Central is a running central node.
@@ -84,6 +85,10 @@ func StartCentral(ctx context.Context, cfg CentralConfig) (*Central, error) {
 		Bootstrap: cfg.Bootstrap,
 		Join:      cfg.Join,
 		Exec:      ent.Exec,
+		// The portal's lists read through the index (ent.IndexTerms):
+		// always set it.
+		Indexer:      ent.IndexTerms,
+		IndexVersion: ent.IndexVersion,
 		NewCA: func() ([]byte, []byte, error) {
 			return appliance.NewCA("Atrium, autorité de certification régionale", time.Now())
 		},
@@ -171,7 +176,7 @@ func (c *Central) PurgeAudit(ctx context.Context, now time.Time) (int, error) {
 	total, partitions := 0, 0
 	var first error
 	for _, p := range parts {
-		if !ent.IsAuditPartition(p) {
+		if !ent.IsAuditPartition(p) && !ent.IsUsagePartition(p) { // usage statistics expire too
 			continue
 		}
 		partitions++
@@ -209,7 +214,11 @@ func (c *Central) serveWhenReady(ctx context.Context, reg prometheus.Registerer)
 		return fmt.Errorf("load cluster CA: %w", err)
 	}
 	svc, err := ent.NewService(ent.ServiceConfig{Store: c.Node, Origin: record.OriginCentral, SessionKey: secrets.SessionKey,
-		Node: c.cfg.Name, Logger: c.log})
+		Node: c.cfg.Name, Logger: c.log, Partitions: c.Node.Partitions})
+	if err != nil {
+		return err
+	}
+	usage, err := c.startUsage(ctx, svc)
 	if err != nil {
 		return err
 	}
@@ -219,7 +228,7 @@ func (c *Central) serveWhenReady(ctx context.Context, reg prometheus.Registerer)
 	}
 	defer sso.Close()
 	p, err := portal.New(portal.Config{Service: svc, Node: c.cfg.Name, Role: "central", Logger: c.log,
-		Logout: sso.EndSessionFrom})
+		Logout: sso.EndSessionFrom, Usage: usage})
 	if err != nil {
 		return err
 	}
@@ -234,11 +243,13 @@ func (c *Central) serveWhenReady(ctx context.Context, reg prometheus.Registerer)
 		Source:     c.Node,
 		UAIOf:      appliance.EdgeUAI,
 		Visible:    ent.PublishedToEdge,
+		Revoked:    c.edgeRevoked, // retired.go
 		Node:       c.cfg.Name,
 		Logger:     c.log,
 		Registerer: reg,
 		// An edge records failed logins (no acting user) in its audit trail.
-		Anonymous: func(op string) bool { return op == ent.OpAuditRecord },
+		// It flushes its usage statistics the same way.
+		Anonymous: func(op string) bool { return op == ent.OpAuditRecord || op == ent.OpUsageRecord },
 	})
 	if err != nil {
 		return fmt.Errorf("start replication server: %w", err)
@@ -264,6 +275,23 @@ func (c *Central) serveWhenReady(ctx context.Context, reg prometheus.Registerer)
 	app.Handle("/", p.Handler())
 	c.late.set(app)
 	return repl.Serve(ctx)
+}
+
+// startUsage makes sure the region's pseudonymisation key exists (the
+// first central node to serve writes it), and starts the node's usage
+// counter, flushed every minute and when the node stops.
+func (c *Central) startUsage(ctx context.Context, svc *ent.Service) (*ent.UsageCounter, error) {
+	kctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	if err := svc.EnsureUsageKey(kctx); err != nil {
+		c.log.Error("write usage key", "err", err) // counted without visitors until it exists
+	}
+	cancel()
+	usage, err := ent.NewUsageCounter(ent.UsageCounterConfig{Service: svc, Node: c.cfg.Name, Every: c.cfg.UsageFlush})
+	if err != nil {
+		return nil, err
+	}
+	c.proc.run(func(ctx context.Context) { usage.Serve(ctx) })
+	return usage, nil
 }
 
 // waitCaughtUp waits until the node's state machine applied the raft log

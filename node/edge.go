@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +22,7 @@ import (
 	"atrium/health"
 	"atrium/portal"
 	"atrium/record"
+	"atrium/replication"
 )
 
 // EdgeConfig configures a lycée's edge appliance.
@@ -38,16 +40,18 @@ type EdgeConfig struct {
 	// demo puts its WAN fault proxies there).
 	Servers []string
 
-	Logger   *slog.Logger
-	Registry *prometheus.Registry // nil: a fresh one
+	Logger     *slog.Logger
+	Registry   *prometheus.Registry // nil: a fresh one
+	UsageFlush time.Duration        // how often visits are flushed; zero: ent.DefaultUsageFlush
 }
 
 // Edge is a running edge appliance.
 type Edge struct {
-	cfg  EdgeConfig
-	UAI  string
-	Node *edge.Node
-	proc *process
+	cfg     EdgeConfig
+	UAI     string
+	Node    *edge.Node // nil for an appliance retired before it started
+	proc    *process
+	retired atomic.Pointer[edge.Retirement] // set once central revoked it (retired.go)
 }
 
 // StartEdge enrols the appliance if it has no identity yet, opens its
@@ -62,6 +66,17 @@ func StartEdge(ctx context.Context, cfg EdgeConfig) (*Edge, error) {
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create edge data dir: %w", err)
+	}
+	if ret, retired, err := edge.Retired(cfg.DataDir); err != nil {
+		return nil, err
+	} else if retired {
+		if cfg.EnrolToken == "" {
+			return startRetired(ctx, cfg, ret, log)
+		}
+		// Enrolled again by an operator, with a new token.
+		if err := edge.Unretire(cfg.DataDir); err != nil {
+			return nil, err
+		}
 	}
 	idDir := filepath.Join(cfg.DataDir, "identity")
 	id, err := appliance.LoadIdentity(idDir)
@@ -94,13 +109,15 @@ func StartEdge(ctx context.Context, cfg EdgeConfig) (*Edge, error) {
 		reg = health.NewRegistry()
 	}
 	en, err := edge.New(edge.Config{
-		DataDir:    cfg.DataDir,
-		UAI:        id.UAI,
-		Exec:       ent.Exec,
-		Servers:    servers,
-		TLS:        id.ClientTLS(),
-		Logger:     log,
-		Registerer: reg,
+		DataDir:      cfg.DataDir,
+		UAI:          id.UAI,
+		Exec:         ent.Exec,
+		Indexer:      ent.IndexTerms, // the portal's lists read through it: always set
+		IndexVersion: ent.IndexVersion,
+		Servers:      servers,
+		TLS:          id.ClientTLS(),
+		Logger:       log,
+		Registerer:   reg,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open edge replica: %w", err)
@@ -118,8 +135,14 @@ func StartEdge(ctx context.Context, cfg EdgeConfig) (*Edge, error) {
 		en.Close()
 		return nil, err
 	}
+	usage, err := ent.NewUsageCounter(ent.UsageCounterConfig{Service: svc, Node: cfg.Name, Every: cfg.UsageFlush})
+	if err != nil {
+		sso.Close()
+		en.Close()
+		return nil, err
+	}
 	p, err := portal.New(portal.Config{
-		Service: svc, Node: cfg.Name, Role: "edge", UAI: id.UAI, Logger: log,
+		Service: svc, Node: cfg.Name, Role: "edge", UAI: id.UAI, Logger: log, Usage: usage,
 		Offline: func() (bool, int) { return !en.Connected(), pendingChanges(en.Store()) },
 		Logout:  sso.EndSessionFrom,
 	})
@@ -137,14 +160,25 @@ func StartEdge(ctx context.Context, cfg EdgeConfig) (*Edge, error) {
 	e := &Edge{cfg: cfg, UAI: id.UAI, Node: en, proc: newProcess(ctx, ln)}
 	mux := http.NewServeMux()
 	health.Mount(mux, health.Config{Status: e.status, Ready: e.ready, Gatherer: reg})
-	mux.Handle("/cas/", sso)
-	mux.Handle("/", p.Handler())
+	mux.Handle("/cas/", e.retiredHandler(sso))
+	mux.Handle("/", e.retiredHandler(p.Handler()))
 	e.proc.run(func(ctx context.Context) {
 		<-ctx.Done()
 		sso.Close()
 	})
+	// The usage counter flushes once more when the edge stops, into the
+	// store: sync (which closes the store) stops after it.
+	syncCtx, stopSync := context.WithCancel(context.WithoutCancel(ctx))
 	e.proc.run(func(ctx context.Context) {
-		if err := en.Serve(ctx); err != nil && ctx.Err() == nil {
+		usage.Serve(ctx)
+		stopSync()
+	})
+	e.proc.run(func(context.Context) {
+		err := en.Serve(syncCtx)
+		switch {
+		case errors.Is(err, replication.ErrRevoked):
+			e.retire(err, log)
+		case err != nil && syncCtx.Err() == nil:
 			log.Error("edge sync stopped", "err", err)
 		}
 	})
@@ -189,6 +223,9 @@ func (e *Edge) PurgeAudit(now time.Time) (int, error) {
 func (e *Edge) URL() string { return e.proc.url() }
 
 func (e *Edge) ready() error {
+	if e.retired.Load() != nil {
+		return errRetired
+	}
 	st := e.Node.Status()
 	if st.Checkpoints[e.UAI] == 0 && !st.Connected {
 		return errors.New("replica empty and central not reached yet")
@@ -197,6 +234,9 @@ func (e *Edge) ready() error {
 }
 
 func (e *Edge) status() health.Status {
+	if e.Node == nil || e.retired.Load() != nil {
+		return health.Status{Node: e.cfg.Name, Role: "edge", UAI: e.UAI}
+	}
 	st := e.Node.Status()
 	return health.Status{
 		Node: e.cfg.Name,
@@ -214,27 +254,12 @@ func (e *Edge) status() health.Status {
 // Close stops the edge: HTTP first, then sync, then the replica.
 func (e *Edge) Close() error { return e.proc.close() }
 
-// maxBannerScan bounds the outbox read to tell people at school how many
-// of their changes wait: beyond it, every waiting command is counted.
-const maxBannerScan = 5000
-
 // pendingChanges is how many changes people made at the edge wait to be
-// sent: the outbox less the audit entries the edge recorded by itself.
+// sent: the outbox less the audit entries and usage counts the edge
+// recorded by itself. The store keeps the counts by operation: every page
+// shows the figure in its offline banner.
 func pendingChanges(st *edge.Store) int {
-	n := st.OutboxLen()
-	if n == 0 || n > maxBannerScan {
-		return n
-	}
-	cmds, err := st.Outbox(0, n)
-	if err != nil {
-		return n
-	}
-	for _, c := range cmds {
-		if c.Op == ent.OpAuditRecord {
-			n--
-		}
-	}
-	return max(n, 0)
+	return st.OutboxLenExcept(ent.OpAuditRecord, ent.OpUsageRecord)
 }
 
 // loadOrCreateKey returns the 32-byte key stored at path, creating it on

@@ -102,7 +102,7 @@ func (p *Portal) api(fn func(http.ResponseWriter, *http.Request, *session)) http
 			p.apiError(w, r, err)
 			return
 		}
-		fn(w, r, &s)
+		fn(p.counted(w, r, s.user), r, &s)
 	}
 }
 

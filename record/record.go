@@ -22,6 +22,11 @@ func AuditPartition(uai string) string {
 	return "audit:" + uai
 }
 
+// UsagePartition is the partition of a lycée's usage statistics: "usage:"
+// and its UAI. Like the audit trail, no edge receives it from central; an
+// edge writes its own lycée's counts locally and sends them in its outbox.
+func UsagePartition(uai string) string { return "usage:" + uai }
+
 // Version orders the changes of one record. Central is one logical writer
 // (raft serialises it), so two counters suffice: how many changes central
 // has committed and how many the record's edge has made locally. HLC is a

@@ -30,6 +30,9 @@ type Options struct {
 	DirectWAN bool
 	Seed      int64
 	Logger    *slog.Logger // default: errors only, to the test log
+	// UsageFlush is how often every node flushes its usage counts; zero
+	// means a minute (ent.DefaultUsageFlush).
+	UsageFlush time.Duration
 }
 
 // Region is a running test region. Its methods are safe to call from one
@@ -74,7 +77,7 @@ func Start(t testing.TB, opts Options) *Region {
 		cfg := node.CentralConfig{
 			Name: name, DataDir: filepath.Join(r.base, name),
 			HTTPAddr: FreeAddr(t), RaftAddr: FreeAddr(t), SerfAddr: FreeAddr(t), QUICAddr: FreeAddr(t),
-			Bootstrap: i == 0, OperatorToken: r.OperatorToken, Logger: opts.Logger,
+			Bootstrap: i == 0, OperatorToken: r.OperatorToken, Logger: opts.Logger, UsageFlush: opts.UsageFlush,
 		}
 		if i > 0 {
 			cfg.Join = []string{r.centrals[0].cfg.SerfAddr}
@@ -288,6 +291,7 @@ func (r *Region) AddEdge(uai string) *node.Edge {
 	slot.cfg = node.EdgeConfig{
 		DataDir: filepath.Join(r.base, "edge-"+uai), HTTPAddr: FreeAddr(r.t),
 		EnrolToken: tok.Token, CentralURL: r.AnyCentral().URL(), Servers: servers, Logger: r.opts.Logger,
+		UsageFlush: r.opts.UsageFlush,
 	}
 	e, err := node.StartEdge(r.t.Context(), slot.cfg)
 	if err != nil {
