@@ -453,14 +453,7 @@ func (s *Service) BlogClasses(ctx context.Context, u User) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("blog classes: %w", err)
 	}
-	out := make([]string, 0, len(seen))
-	for c := range seen {
-		if c != "" {
-			out = append(out, c)
-		}
-	}
-	slices.Sort(out)
-	return out, nil
+	return sortedNames(seen), nil
 }
 
 // PublishBlog publishes a post by u (a.ID is minted when ""). Refusals are

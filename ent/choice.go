@@ -1,5 +1,7 @@
 package ent
 
+import "slices"
+
 // Choice is one of a closed list of codes a service stores (a ticket's
 // category, an absence's status, an asset's kind…) and the French label
 // its forms and pages show.
@@ -17,4 +19,17 @@ func choiceLabel(choices []Choice, code string) (string, bool) {
 		}
 	}
 	return code, false
+}
+
+// sortedNames returns the non-empty names of a set, sorted: the classes or
+// disciplines a form offers.
+func sortedNames(set map[string]bool) []string {
+	out := make([]string, 0, len(set))
+	for n := range set {
+		if n != "" {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -2,7 +2,7 @@
 // services (news, messaging, the cahier de textes in homework.go, grades in
 // notes.go, absences in absences.go, room and equipment booking in
 // reservation.go, the helpdesk in assistance.go, the forum in forum.go,
-// the blog in blog.go, the asset inventory in parc.go), the rules that decide who may do what,
+// the blog in blog.go, the asset inventory in parc.go, the espaces collaboratifs in espaces.go, the catalogues of resources in catalogue.go), the rules that decide who may do what,
 // passwords and signed sessions, the audit trail, and the commands of the
 // directory import (importops.go) and of the CAS registry
 // (casregistry.go).
@@ -29,6 +29,16 @@
 // record.AuditPartition that edges write for their own lycée. Accounts
 // (account.go) are activated with a one-time code, change their password,
 // and are reset by their lycée's administrators, at the edge as at central.
+// The notices central leaves when it refuses a command made at an edge
+// (record.Notice) are read by their authors (notices.go: Service.Notices,
+// UnreadNotices by two reads by id, MarkNoticeRead) at either end.
+//
+// The lists a user reads (messages, grades, absences, cahier de textes,
+// evaluations, a forum's topics and replies) find that user's records
+// through the stores' term index (index.go: IndexTerms, the record.Indexer
+// the nodes give their stores, and IndexVersion, to bump when it changes)
+// rather than by reading the lycée's whole kind; they still check every
+// record they read, so a store without an index gives the same lists.
 //
 // This package must not import central/, edge/ or replication/: they import
 // it. A Service is safe for concurrent use; Exec and PublishedToEdge are

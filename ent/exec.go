@@ -51,6 +51,10 @@ func Exec(tx record.Tx, cmd record.Command) error {
 		return execAuditRecord(tx, cmd)
 	case OpAuditPurge:
 		return execAuditPurge(tx, cmd)
+	case OpUsageRecord:
+		return execUsageRecord(tx, cmd)
+	case OpUsageKey:
+		return execUsageKey(tx, cmd)
 	case OpTicketOpen:
 		return execTicketOpen(tx, cmd)
 	case OpTicketComment:
@@ -75,6 +79,22 @@ func Exec(tx record.Tx, cmd record.Command) error {
 		return execBookingCancel(tx, cmd)
 	case OpEvaluationCreate:
 		return execEvaluationCreate(tx, cmd)
+	case OpFileChunk:
+		return execFileChunk(tx, cmd)
+	case OpSpaceCreate:
+		return execSpaceCreate(tx, cmd)
+	case OpSpaceDeposit:
+		return execSpaceDeposit(tx, cmd)
+	case OpSpaceVersion:
+		return execSpaceVersion(tx, cmd)
+	case OpSpaceDelete:
+		return execSpaceDelete(tx, cmd)
+	case OpCataloguePublish:
+		return execCataloguePublish(tx, cmd)
+	case OpCatalogueUpdate:
+		return execCatalogueUpdate(tx, cmd)
+	case OpCatalogueRetire:
+		return execCatalogueRetire(tx, cmd)
 	case OpGradeSet:
 		return execGradeSet(tx, cmd)
 	case OpForumCreate:
@@ -95,6 +115,8 @@ func Exec(tx record.Tx, cmd record.Command) error {
 		return execAssetCreate(tx, cmd)
 	case OpAssetUpdate:
 		return execAssetUpdate(tx, cmd)
+	case OpNoticeRead:
+		return execNoticeRead(tx, cmd)
 	}
 	return record.Reject("invalid", "Opération inconnue : "+cmd.Op+".")
 }

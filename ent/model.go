@@ -62,6 +62,19 @@ const (
 	// KindAsset is an item of a lycée's inventory (parc.go), in the lycée's
 	// partition.
 	KindAsset = "asset"
+	// KindFileChunk is a chunk of a stored file (files.go), in the
+	// partition of the record that uses the file; its id is ChunkID.
+	KindFileChunk = "file.chunk"
+	// KindSpace, KindSpaceDocument and KindSpaceVersion are the espaces
+	// collaboratifs (espaces.go): created spaces (class spaces have no
+	// record), their documents and the documents' versions, in the lycée's
+	// partition.
+	KindSpace         = "space"
+	KindSpaceDocument = "space.document"
+	KindSpaceVersion  = "space.version"
+	// KindCatalogueItem is a resource of a catalogue (catalogue.go), in
+	// record.Region (the region's catalogue) or a lycée's partition.
+	KindCatalogueItem = "catalogue.item"
 )
 
 // CentralPartition holds what only central keeps: the reports of directory
@@ -121,6 +134,17 @@ const (
 	// Gestion de parc (issue "The service bundle"): the lycée's inventory.
 	OpAssetCreate = "asset.create" // the lycée's staff record an asset
 	OpAssetUpdate = "asset.update" // the lycée's staff change it, from a base revision
+
+	OpFileChunk = "file.chunk" // a member of the partition stores a chunk of a file
+	// Espaces collaboratifs (issue "The service bundle"): shared documents.
+	OpSpaceCreate  = "space.create"  // a teacher or staff member creates a group or adults space
+	OpSpaceDeposit = "space.deposit" // a member deposits a document and its first version
+	OpSpaceVersion = "space.version" // a member deposits a new version of a document
+	OpSpaceDelete  = "space.delete"  // the depositor, the space's creator, a teacher of the class or staff delete a document
+	// Ressources (issue "The service bundle"): the region's and the lycées' catalogues.
+	OpCataloguePublish = "catalogue.publish" // a teacher or the lycée's staff, or Région staff in the region
+	OpCatalogueUpdate  = "catalogue.update"  // the author or the staff: the whole item, last write by time
+	OpCatalogueRetire  = "catalogue.retire"  // the author or the staff retire it (tombstone)
 )
 
 // ValidProfile reports whether p is one of the profiles above.

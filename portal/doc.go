@@ -17,6 +17,9 @@
 // (/gestion/comptes). The new-message form lists only the recipients the
 // communication rules allow (recipients.go, ent.Service.Recipients; also
 // /api/v1/recipients), with a search for lycées too large to list.
+// Notices (notices.go: /avis, /api/v1/notices) tell a user what central
+// refused of what they did at a cut edge; every page's navigation counts
+// the unread ones and links to the user's services.
 //
 // The portal imports ent and record, never the node packages (central/,
 // edge/, replication/): cmd/atrium wires it to a node through

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"sync"
 
 	"atrium/ent"
 	"atrium/record"
@@ -30,6 +31,9 @@ type view struct {
 	CanPublishLycee  bool
 	CanPublishRegion bool
 	CanMessage       bool
+	// UnreadNotices counts the user's unread refusal notices (two reads
+	// by id): the navigation's "Avis (n)".
+	UnreadNotices int
 
 	News     []ent.News
 	Item     ent.News
@@ -55,6 +59,7 @@ func (p *Portal) newView(r *http.Request, title string, s *session) *view {
 		v.CSRF = p.cfg.Service.CSRFToken(s.token)
 		v.CanPublishLycee, v.CanPublishRegion = ent.CanPublish(u)
 		v.CanMessage = u.Profile != ent.Region
+		v.UnreadNotices, _ = p.cfg.Service.UnreadNotices(r.Context(), u) // a page renders without it
 		uai = u.UAI
 	}
 	if uai != "" {
@@ -75,11 +80,24 @@ func pendingText(n int) string {
 	return fmt.Sprintf("%d modifications en attente d'envoi", n)
 }
 
+// renderBufs holds the buffers pages are rendered into, reused rather
+// than grown afresh for every page.
+var renderBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledPage bounds the buffers kept in renderBufs.
+const maxPooledPage = 1 << 20
+
 // render writes page name with data (a *view, or a service's page type
 // embedding one) in the layout; nothing is sent if the template fails.
 func (p *Portal) render(w http.ResponseWriter, code int, name string, data any) {
-	var buf bytes.Buffer
-	if err := p.pages[name].ExecuteTemplate(&buf, "layout", data); err != nil {
+	buf := renderBufs.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooledPage {
+			buf.Reset()
+			renderBufs.Put(buf)
+		}
+	}()
+	if err := p.pages[name].ExecuteTemplate(buf, "layout", data); err != nil {
 		p.log.Error("render page", "page", name, "err", err)
 		http.Error(w, "Erreur interne.", http.StatusInternalServerError)
 		return
@@ -114,8 +132,7 @@ func (p *Portal) page(fn func(http.ResponseWriter, *http.Request, *session)) htt
 			return
 		}
 		if r.Method == http.MethodPost {
-			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-			if err := r.ParseForm(); err != nil {
+			if err := parsePost(w, r); err != nil {
 				p.fail(w, r, &s, record.Reject("invalid", "Formulaire illisible."))
 				return
 			}
@@ -124,7 +141,7 @@ func (p *Portal) page(fn func(http.ResponseWriter, *http.Request, *session)) htt
 				return
 			}
 		}
-		fn(w, r, &s)
+		fn(p.counted(w, r, s.user), r, &s)
 	}
 }
 

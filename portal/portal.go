@@ -37,6 +37,9 @@ type Config struct {
 	// the session's token: the CAS server runs single logout of the tools
 	// the session signed in to (and records the logout). nil: none.
 	Logout func(ctx context.Context, token string, c ent.Client)
+	// Usage counts the visits of signed-in users (usage.go); nil counts
+	// none.
+	Usage  *ent.UsageCounter
 	Logger *slog.Logger // nil means slog.Default()
 }
 
@@ -54,7 +57,7 @@ const (
 )
 
 var pageNames = []string{"login", "home", "news_list", "news_read", "news_new", "messages", "message_read", "message_new", "logout", "error",
-	"activation", "account", "accounts_admin", "account_letters", "audit",
+	"activation", "account", "accounts_admin", "account_letters", "audit", "usage",
 	"assistance_list", "assistance_read", "assistance_new",
 	"homework_list", "homework_read", "homework_form",
 	"notes_list", "notes_read", "notes_form",
@@ -62,7 +65,9 @@ var pageNames = []string{"login", "home", "news_list", "news_read", "news_new", 
 	"forum_list", "forum_read", "forum_topic", "forum_form",
 	"blog_list", "blog_read", "blog_form",
 	"reservation_list", "reservation_resource", "reservation_planning", "reservation_read",
-	"parc_list", "parc_read", "parc_form"}
+	"parc_list", "parc_read", "parc_form",
+	"espaces_list", "espaces_form", "espaces_read", "espaces_document", "notices",
+	"ressources_list", "ressources_read", "ressources_form"}
 
 // New validates cfg and parses the templates.
 func New(cfg Config) (*Portal, error) {
@@ -87,6 +92,7 @@ func New(cfg Config) (*Portal, error) {
 	funcs := template.FuncMap{
 		"date":       func(t time.Time) string { return t.In(p.paris).Format("02/01/2006 à 15:04") },
 		"paragraphs": paragraphs,
+		"size":       sizeText,
 	}
 	for _, name := range pageNames {
 		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
@@ -137,6 +143,8 @@ func (p *Portal) Handler() http.Handler {
 	mux.HandleFunc("POST /gestion/comptes/{id}/reinitialiser", p.page(p.accountReset))
 	mux.HandleFunc("GET /audit", p.page(p.auditPage))
 	mux.HandleFunc("GET /audit.csv", p.page(p.auditCSV))
+	mux.HandleFunc("GET /statistiques", p.page(p.usagePage))
+	mux.HandleFunc("GET /statistiques.csv", p.page(p.usageCSV))
 	mux.HandleFunc("GET /assistance", p.page(p.ticketList))
 	mux.HandleFunc("GET /assistance/nouveau", p.page(p.ticketForm))
 	mux.HandleFunc("POST /assistance/nouveau", p.page(p.ticketPost))
@@ -176,6 +184,14 @@ func (p *Portal) Handler() http.Handler {
 	mux.HandleFunc("GET /forum/{id}/sujets/{topic}", p.page(p.forumTopicRead))
 	mux.HandleFunc("POST /forum/{id}/sujets/{topic}/reponses", p.page(p.forumReplyPost))
 	mux.HandleFunc("POST /forum/{id}/sujets/{topic}/masquer", p.page(p.forumHidePost))
+	mux.HandleFunc("GET /ressources", p.page(p.ressourcesList))
+	mux.HandleFunc("GET /ressources/nouvelle", p.page(p.ressourceNew))
+	mux.HandleFunc("POST /ressources/nouvelle", p.page(p.ressourceSave))
+	mux.HandleFunc("GET /ressources/{id}", p.page(p.ressourceRead))
+	mux.HandleFunc("GET /ressources/{id}/fichier", p.page(p.ressourceFile))
+	mux.HandleFunc("GET /ressources/{id}/modifier", p.page(p.ressourceEdit))
+	mux.HandleFunc("POST /ressources/{id}/modifier", p.page(p.ressourceSave))
+	mux.HandleFunc("POST /ressources/{id}/retirer", p.page(p.ressourceRetire))
 	mux.HandleFunc("GET /blog", p.page(p.blogList))
 	mux.HandleFunc("GET /blog/nouveau", p.page(p.blogNew))
 	mux.HandleFunc("POST /blog/nouveau", p.page(p.blogPost))
@@ -189,6 +205,17 @@ func (p *Portal) Handler() http.Handler {
 	mux.HandleFunc("GET /parc/{id}", p.page(p.assetRead))
 	mux.HandleFunc("GET /parc/{id}/modifier", p.page(p.assetEdit))
 	mux.HandleFunc("POST /parc/{id}/modifier", p.page(p.assetUpdatePost))
+	mux.HandleFunc("GET /espaces", p.page(p.spaceList))
+	mux.HandleFunc("GET /espaces/nouveau", p.page(p.spaceNew))
+	mux.HandleFunc("POST /espaces/nouveau", p.page(p.spaceCreate))
+	mux.HandleFunc("GET /espaces/{id}", p.page(p.spaceRead))
+	mux.HandleFunc("POST /espaces/{id}/documents", p.page(p.spaceDeposit))
+	mux.HandleFunc("GET /espaces/{id}/documents/{doc}", p.page(p.spaceDocument))
+	mux.HandleFunc("POST /espaces/{id}/documents/{doc}/versions", p.page(p.spaceVersionPost))
+	mux.HandleFunc("POST /espaces/{id}/documents/{doc}/supprimer", p.page(p.spaceDelete))
+	mux.HandleFunc("GET /espaces/{id}/documents/{doc}/versions/{v}", p.page(p.spaceDownload))
+	mux.HandleFunc("GET /avis", p.page(p.noticeList))
+	mux.HandleFunc("POST /avis/{id}/lu", p.page(p.noticeReadPost))
 
 	mux.HandleFunc("POST /api/v1/session", p.apiLogin)
 	mux.HandleFunc("POST /api/v1/activation", p.apiActivation)
@@ -198,6 +225,7 @@ func (p *Portal) Handler() http.Handler {
 	mux.HandleFunc("POST /api/v1/messages", p.api(p.apiMessagePost))
 	mux.HandleFunc("GET /api/v1/recipients", p.api(p.apiRecipients))
 	mux.HandleFunc("GET /api/v1/audit", p.api(p.apiAudit))
+	mux.HandleFunc("GET /api/v1/usage", p.api(p.apiUsage))
 	mux.HandleFunc("GET /api/v1/tickets", p.api(p.apiTicketList))
 	mux.HandleFunc("POST /api/v1/tickets", p.api(p.apiTicketPost))
 	mux.HandleFunc("GET /api/v1/tickets/{id}", p.api(p.apiTicketGet))
@@ -226,6 +254,12 @@ func (p *Portal) Handler() http.Handler {
 	mux.HandleFunc("POST /api/v1/assets", p.api(p.apiAssetCreate))
 	mux.HandleFunc("GET /api/v1/assets/{id}", p.api(p.apiAssetGet))
 	mux.HandleFunc("PUT /api/v1/assets/{id}", p.api(p.apiAssetUpdate))
+	mux.HandleFunc("GET /api/v1/catalogue", p.api(p.apiCatalogueList))
+	mux.HandleFunc("POST /api/v1/catalogue", p.api(p.apiCatalogueCreate))
+	mux.HandleFunc("GET /api/v1/catalogue/{id}", p.api(p.apiCatalogueGet))
+	mux.HandleFunc("PUT /api/v1/catalogue/{id}", p.api(p.apiCatalogueUpdate))
+	mux.HandleFunc("DELETE /api/v1/catalogue/{id}", p.api(p.apiCatalogueDelete))
+	mux.HandleFunc("GET /api/v1/catalogue/{id}/file", p.api(p.apiCatalogueFile))
 	mux.HandleFunc("GET /api/v1/bookings", p.api(p.apiBookingList))
 	mux.HandleFunc("POST /api/v1/bookings", p.api(p.apiBookingPost))
 	mux.HandleFunc("GET /api/v1/bookings/{id}", p.api(p.apiBookingGet))
@@ -237,12 +271,22 @@ func (p *Portal) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/forums/{id}/topics/{topic}", p.api(p.apiForumTopicGet))
 	mux.HandleFunc("POST /api/v1/forums/{id}/topics/{topic}/posts", p.api(p.apiForumReply))
 	mux.HandleFunc("POST /api/v1/forums/{id}/topics/{topic}/posts/{post}/hide", p.api(p.apiForumHide))
+	mux.HandleFunc("GET /api/v1/notices", p.api(p.apiNoticeList))
+	mux.HandleFunc("POST /api/v1/notices/{id}/read", p.api(p.apiNoticeRead))
 	mux.HandleFunc("GET /api/v1/blog", p.api(p.apiBlogList))
 	mux.HandleFunc("POST /api/v1/blog", p.api(p.apiBlogPublish))
 	mux.HandleFunc("GET /api/v1/blog/{id}", p.api(p.apiBlogGet))
 	mux.HandleFunc("DELETE /api/v1/blog/{id}", p.api(p.apiBlogDelete))
 	mux.HandleFunc("POST /api/v1/blog/{id}/comments", p.api(p.apiBlogComment))
 	mux.HandleFunc("DELETE /api/v1/blog/{id}/comments/{cid}", p.api(p.apiBlogCommentDelete))
+	mux.HandleFunc("GET /api/v1/spaces", p.api(p.apiSpaceList))
+	mux.HandleFunc("POST /api/v1/spaces", p.api(p.apiSpaceCreate))
+	mux.HandleFunc("GET /api/v1/spaces/{id}", p.api(p.apiSpaceGet))
+	mux.HandleFunc("POST /api/v1/spaces/{id}/documents", p.api(p.apiSpaceDeposit))
+	mux.HandleFunc("GET /api/v1/spaces/{id}/documents/{doc}", p.api(p.apiSpaceDocumentGet))
+	mux.HandleFunc("DELETE /api/v1/spaces/{id}/documents/{doc}", p.api(p.apiSpaceDelete))
+	mux.HandleFunc("POST /api/v1/spaces/{id}/documents/{doc}/versions", p.api(p.apiSpaceVersion))
+	mux.HandleFunc("GET /api/v1/spaces/{id}/documents/{doc}/versions/{v}", p.api(p.apiSpaceDownload))
 	return securityHeaders(mux)
 }
 
