@@ -330,9 +330,34 @@ func (b *Browser) URL() string {
 // Fill replaces the text of the form field matching the CSS selector: it
 // focuses the field, selects what it holds and deletes it with the keyboard,
 // then enters text at once, as a paste does (typing key by key costs a
-// round trip to the browser per key).
+// round trip to the browser per key). A date or time field, whose typing
+// depends on the browser's locale, gets its value (AAAA-MM-JJ, HH:MM) set
+// by the browser for the test, as Select does.
 func (b *Browser) Fill(selector, text string) {
 	b.t.Helper()
+	b.do("wait for "+selector, chromedp.WaitVisible(chromedp.CSS(selector)))
+	sel, _ := json.Marshal(selector)
+	value, _ := json.Marshal(text)
+	js := fmt.Sprintf(`(() => {
+	const e = document.querySelector(%s);
+	if (!["date", "time", "datetime-local", "month", "week"].includes(e.type)) return "typed";
+	e.value = %s;
+	e.dispatchEvent(new Event("input", {bubbles: true}));
+	e.dispatchEvent(new Event("change", {bubbles: true}));
+	return e.value;
+})()`, sel, value)
+	ctx, cancel := context.WithTimeout(b.ctx, actionTimeout)
+	defer cancel()
+	set, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+	if err != nil {
+		b.t.Fatalf("browsertest: fill %s on %s: %v", selector, b.location(), err)
+	}
+	if set != "typed" {
+		if set != text {
+			b.t.Fatalf("browsertest: %s on %s does not take %q (its value: %q)", selector, b.location(), text, set)
+		}
+		return
+	}
 	b.do("fill "+selector,
 		chromedp.Focus(chromedp.CSS(selector)),
 		chromedp.KeyEvent("a", chromedp.KeyModifiers(chromedp.ModifierCtrl)),
