@@ -7,13 +7,15 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 DEMO_DIR ?= demo-region
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Programs the benchmarks compare Atrium with, installed in bin/tools.
+NATS_SERVER := github.com/nats-io/nats-server/v2@v2.15.2
 # Packages whose tests run whole regions; they get a longer timeout.
 TEST_TIMEOUT ?= 12m
 
 .DEFAULT_GOAL := help
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build bin/atrium
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/atrium
@@ -34,15 +36,22 @@ check: ## gofmt, go vet, staticcheck, go mod tidy diff, dependency rules
 	    cp /tmp/atrium-go.mod.bak go.mod; cp /tmp/atrium-go.sum.bak go.sum; echo 'go mod tidy changes go.mod/go.sum'; exit 1; fi
 	$(GO) test -count=1 -run 'Dependencies' ./internal/deptest/
 
-bench: ## measure catch-up, outbox drain, leader-failover write gap and directory import (see docs/benchmarks.md)
+bench-tools: ## install the programs the benchmarks compare with (nats-server) in bin/tools
+	GOBIN=$(CURDIR)/bin/tools $(GO) install $(NATS_SERVER)
+
+bench: bench-tools ## measure catch-up, outbox drain, leader-failover write gap and directory import (see docs/benchmarks.md)
 	@echo '== edge catch-up: records/s applied at an edge, 100k changed records, real central + QUIC'
 	$(GO) test -run '^$$' -bench 'BenchmarkEdgeCatchUp' -benchtime 1x -timeout 20m ./internal/regiontest/
+	@echo '== catch-up after a disconnect: Atrium edge against a NATS JetStream mirror on a leaf node, 100k records'
+	$(GO) test -run '^$$' -bench 'BenchmarkCatchUpVsJetStream' -benchtime 1x -timeout 20m ./internal/regiontest/
 	@echo '== outbox drain: edge commands/s committed by a three-node central'
 	$(GO) test -run '^$$' -bench 'BenchmarkOutboxDrain' -benchtime 1x -timeout 20m ./internal/regiontest/
 	@echo '== write gap when the raft leader is killed'
 	$(GO) test -run '^$$' -bench 'BenchmarkLeaderFailover' -benchtime 1x -timeout 20m ./internal/regiontest/
 	@echo '== directory import: persons/s and peak heap, a region-size AAF Complet set (375k persons)'
 	$(GO) test -run '^$$' -bench 'BenchmarkDirectoryImport' -benchtime 1x -timeout 30m ./internal/regiontest/
+	@echo '== authenticated pages/s and p99 at an edge with its link cut, 64 users'
+	$(GO) test -run '^$$' -bench 'BenchmarkEdgePages' -benchtime 1x -timeout 20m ./internal/regiontest/
 
 fuzz: ## fuzz the wire decoder for a minute
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./replication/
@@ -50,4 +59,4 @@ fuzz: ## fuzz the wire decoder for a minute
 clean: ## remove build output and the default demo directory
 	rm -rf bin $(DEMO_DIR)
 
-.PHONY: help build demo test check bench fuzz clean
+.PHONY: help build demo test check bench bench-tools fuzz clean
