@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,7 +20,7 @@ import (
 
 func newTestFSM(t *testing.T) *fsm {
 	t.Helper()
-	f, err := openFSM(filepath.Join(t.TempDir(), "state.db"), testExec, slog.New(slog.DiscardHandler))
+	f, err := openFSM(filepath.Join(t.TempDir(), "state.db"), testExec, termIndex{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,5 +344,32 @@ func TestClampTimes(t *testing.T) {
 	}
 	if !cmp.Equal(in, orig) {
 		t.Errorf("clampTimes changed the caller's commands")
+	}
+}
+
+// TestChangesBoundedInBytes: records holding chunks of files are large; a
+// read of the feed returns a few megabytes at most (at least one record)
+// and its checkpoint lets the next read go on from there.
+func TestChangesBoundedInBytes(t *testing.T) {
+	f := newTestFSM(t)
+	big := strings.Repeat("x", 1<<20)
+	for i := range 10 {
+		applyAll(t, f, exec(putCmd("central", "P", fmt.Sprintf("r%02d", i), "", big, 1000)))
+	}
+	var since uint64
+	var pages []int
+	for since < 10 {
+		f.view(func(r reader) error {
+			recs, last, err := r.changes("P", since, 1000)
+			if err != nil || len(recs) == 0 {
+				t.Fatalf("changes(P, %d) = %d records, %v; want more", since, len(recs), err)
+			}
+			pages = append(pages, len(recs))
+			since = last
+			return nil
+		})
+	}
+	if len(pages) < 3 || pages[0] > 5 {
+		t.Fatalf("pages of 1 MB records = %v, want several of at most ~4 MB", pages)
 	}
 }
