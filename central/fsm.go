@@ -316,7 +316,7 @@ func (f *fsm) notice(st *txState, c record.Command, outcome error) error {
 	if r, ok := record.AsRejection(outcome); ok {
 		code, msg = r.Code, r.Message
 	}
-	n := record.Notice{User: c.User, Op: c.Op, Code: code, Message: msg, Seq: c.Seq}
+	n := record.Notice{User: c.User, Op: c.Op, Code: code, Message: msg, Seq: c.Seq, Origin: c.Origin, Epoch: c.Epoch}
 	if len(c.Args) <= maxNoticeArgs && json.Valid(c.Args) {
 		// What the author asked for, to name it in the notice (a refused
 		// booking does not exist at central). Left out: a malformed

@@ -184,7 +184,7 @@ func TestOutboxAppliedOnce(t *testing.T) {
 			return nil
 		})
 	})
-	want := []string{`{"user":"u1","op":"test.reject","code":"forbidden","message":"Action interdite.","seq":3}`}
+	want := []string{`{"user":"u1","op":"test.reject","code":"forbidden","message":"Action interdite.","seq":3,"origin":"0130040Y","epoch":7}`}
 	if diff := cmp.Diff(want, notices); diff != "" {
 		t.Errorf("notices (-want +got):\n%s", diff)
 	}

@@ -47,10 +47,10 @@ func TestNoticeIndex(t *testing.T) {
 		t.Errorf("index of the system = %q, want none", got)
 	}
 	wantBodies := []string{
-		`{"user":"u1","op":"test.reject","code":"forbidden","message":"Action interdite.","seq":1,"args":{"id":"x"}}`,
-		`{"user":"u2","op":"test.reject","code":"forbidden","message":"Action interdite.","seq":2}`,
-		`{"user":"u1","op":"test.reject","code":"forbidden","message":"Action interdite.","seq":3}`,
-		`{"user":"","op":"test.reject","code":"forbidden","message":"Action interdite.","seq":4,"args":{}}`,
+		`{"user":"u1","op":"test.reject","code":"forbidden","message":"Action interdite.","seq":1,"args":{"id":"x"},"origin":"0130040Y","epoch":2}`,
+		`{"user":"u2","op":"test.reject","code":"forbidden","message":"Action interdite.","seq":2,"origin":"0130040Y","epoch":2}`,
+		`{"user":"u1","op":"test.reject","code":"forbidden","message":"Action interdite.","seq":3,"origin":"0130040Y","epoch":2}`,
+		`{"user":"","op":"test.reject","code":"forbidden","message":"Action interdite.","seq":4,"args":{},"origin":"0130040Y","epoch":2}`,
 	}
 	for i, id := range ids {
 		rec, ok := get(t, f, uai, id)

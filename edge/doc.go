@@ -10,6 +10,13 @@
 // Records arriving from central are stored exactly as received, together
 // with the partition's checkpoint, in one transaction.
 //
+// A local command also leaves an undo entry in its transaction (undo.go):
+// what each record of the lycée's partition held before it. Central's
+// version of a record settles its entries; central's refusal notice for the
+// command takes back what is left of its writes, in the transaction that
+// applies the notice, so that the edge converges on central's state;
+// acknowledged entries nothing settles are dropped a day later.
+//
 // An edge holds only its own lycée (its UAI) and record.Region: it never
 // writes the region partition or another lycée's, and refuses records of any
 // other partition from the feed. The one exception is local: the lycée's

@@ -61,6 +61,8 @@ func (s *Store) ApplyChanges(partition string, recs []record.Record, checkpoint 
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		rd := newReader(tx, s.idx)
+		undo := newUndoTx(tx) // undo.go: central's versions settle local commands
+		pending := partition == s.uai && !undo.empty()
 		for _, r := range recs {
 			old, hadOld, err := rd.getIndexed(r.Partition, r.ID)
 			if err != nil {
@@ -68,6 +70,22 @@ func (s *Store) ApplyChanges(partition string, recs []record.Record, checkpoint 
 			}
 			if err := rd.put(r, old, hadOld); err != nil {
 				return fmt.Errorf("put %s: %w", r.ID, err)
+			}
+			if !pending {
+				continue
+			}
+			if err := undo.dropRecord(r.Partition, r.ID); err != nil {
+				return fmt.Errorf("undo of %s: %w", r.ID, err)
+			}
+			if seq, ok := s.noticeSeq(r); ok {
+				if err := undo.revert(rd, seq); err != nil {
+					return fmt.Errorf("revert command %d: %w", seq, err)
+				}
+			}
+		}
+		if partition == s.uai {
+			if err := undo.sweep(checkpoint, s.now()); err != nil {
+				return fmt.Errorf("sweep undo entries: %w", err)
 			}
 		}
 		return tx.Bucket(bucketCheckpoints).Put([]byte(partition), u64(checkpoint))
@@ -130,7 +148,7 @@ func (s *Store) AckOutbox(epoch, hwm uint64) error {
 			}
 			deleted++
 		}
-		return nil
+		return newUndoTx(tx).markAcked(tx, s.uai, hwm, s.now())
 	})
 	if err != nil {
 		return fmt.Errorf("edge: ack outbox: %w", err)

@@ -54,6 +54,7 @@ type Store struct {
 	idx   record.Indexer
 	ixVer string
 	epoch uint64
+	now   func() time.Time // the clock of undo entries' acknowledgements (undo.go)
 
 	submits   chan *submission // unbuffered: a send succeeds only if the commit loop takes it
 	closing   chan struct{}
@@ -115,6 +116,7 @@ func OpenWith(path, uai string, exec record.Executor, opts Options) (*Store, err
 		exec:     exec,
 		idx:      opts.Indexer,
 		ixVer:    opts.IndexVersion,
+		now:      time.Now,
 		submits:  make(chan *submission),
 		closing:  make(chan struct{}),
 		loopDone: make(chan struct{}),
@@ -131,7 +133,8 @@ func OpenWith(path, uai string, exec record.Executor, opts Options) (*Store, err
 // init creates the buckets of a new file or checks an existing one, and
 // loads what the store keeps in memory.
 func (s *Store) init(tx *bolt.Tx) error {
-	for _, name := range [][]byte{bucketRecords, bucketKinds, bucketKeys, bucketTerms, bucketOutbox, bucketCheckpoints, bucketMeta} {
+	for _, name := range [][]byte{bucketRecords, bucketKinds, bucketKeys, bucketTerms, bucketOutbox, bucketCheckpoints, bucketMeta,
+		bucketUndo, bucketUndoRecords, bucketUndoAcked} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
@@ -618,6 +621,9 @@ func (t *localTx) Put(r record.Record) error {
 	r.Version = record.Version{Central: old.Version.Central, Edge: old.Version.Edge + 1, HLC: record.Stamp(t.cmd.Time, t.n)}
 	r.Seq = old.Seq
 	t.n++
+	if err := t.keepUndo(r.Partition, r.ID, r.Version); err != nil {
+		return fmt.Errorf("keep undo of %s: %w", r.ID, err)
+	}
 	return t.put(r, old, hadOld)
 }
 

@@ -33,12 +33,13 @@ import (
 // Resources and bookings live in the lycée's partition: an edge cut off
 // from central books a slot that is free there. If central gave that slot
 // to someone else first, central refuses the edge's booking and leaves a
-// notice for its author (record.KindNotice); the edge never received the
-// refused booking from central, so it keeps its own copy, never committed
-// there (record Seq 0). Reads (and Exec at the edge) therefore resolve: a
-// booking not committed at central loses to a committed one it overlaps,
-// and one that a notice says central refused is refused. Both sides then
-// show only central's booking, and the author sees theirs as refused.
+// notice for its author (record.KindNotice, listed at /avis); when the
+// notice reaches the edge, the edge takes back its own copy of the refused
+// booking (edge/undo.go), so both sides end with central's booking alone.
+// Until then, the edge holds both: its booking is not committed at central
+// (record Seq 0), and reads (and Exec at the edge) resolve: a booking not
+// committed at central loses to a committed one it overlaps, and shows as
+// refused, naming who holds the slot.
 
 // Resource kinds, as stored and as the API names them.
 const (
@@ -117,8 +118,7 @@ type Booking struct {
 	Made         time.Time
 	State        string // BookingConfirmed…
 	CancelledBy  string // name of who cancelled it
-	// Refusal is, for a refused booking, why (the notice's message or
-	// who holds the slot).
+	// Refusal is, for a refused booking, why (who holds the slot).
 	Refusal string
 }
 
@@ -170,7 +170,7 @@ type bookingBody struct {
 	AuthorLogin  string `json:"authorLogin"`
 	AuthorName   string `json:"authorName"`
 	Made         int64  `json:"made"`
-	// The command that made it, to find central's notice if it refused it.
+	// The command that made it (Seq: its place in its edge's outbox).
 	Origin      string `json:"origin"`
 	Seq         uint64 `json:"seq,omitempty"`
 	Cancelled   bool   `json:"cancelled,omitempty"`
@@ -407,34 +407,13 @@ type storedBooking struct {
 	committed bool // at central (record Seq > 0, or read at central)
 }
 
-// refusals returns central's notices of refused bookings in partition, by
-// the command's author, sequence number and time.
-func refusals(r record.Reader, partition string) (map[[3]string]string, error) {
-	out := map[[3]string]string{}
-	err := r.Scan(partition, record.KindNotice, func(rec record.Record) error {
-		var n record.Notice
-		if json.Unmarshal(rec.Body, &n) != nil || n.Op != OpBookingMake {
-			return nil
-		}
-		if ms, ok := record.NoticeTime(rec.ID); ok {
-			out[[3]string{n.User, strconv.FormatUint(n.Seq, 10), strconv.FormatInt(ms, 10)}] = n.Message
-		}
-		return nil
-	})
-	return out, err
-}
-
 // scanBookings returns the bookings of partition that keep (nil: all)
 // keeps, their states resolved (see the package comment above): a booking
-// central refused, or not committed there and overlapping one committed,
-// is BookingRefused.
+// not committed at central and overlapping one committed is
+// BookingRefused.
 func scanBookings(r record.Reader, partition string, keep func(bookingBody) bool) ([]Booking, error) {
-	notices, err := refusals(r, partition)
-	if err != nil {
-		return nil, err
-	}
 	var all []storedBooking
-	err = r.Scan(partition, KindBooking, func(rec record.Record) error {
+	err := r.Scan(partition, KindBooking, func(rec record.Record) error {
 		var b bookingBody
 		if err := json.Unmarshal(rec.Body, &b); err != nil {
 			return fmt.Errorf("decode booking %s: %w", rec.ID, err)
@@ -451,10 +430,6 @@ func scanBookings(r record.Reader, partition string, keep func(bookingBody) bool
 	for i := range all {
 		s := &all[i]
 		if s.committed || s.State == BookingCancelled || s.body.Origin == record.OriginCentral {
-			continue
-		}
-		if msg, ok := notices[[3]string{s.AuthorID, strconv.FormatUint(s.body.Seq, 10), strconv.FormatInt(s.body.Made, 10)}]; ok {
-			s.State, s.Refusal = BookingRefused, msg
 			continue
 		}
 		for _, o := range all {

@@ -10,8 +10,8 @@ import (
 // it refuses one, its state machine leaves a Notice in the command's
 // partition, so that the author hears of it wherever they read: the
 // partition reaches the edge like any other. The ENT reads notices (to
-// show a booking as refused, to list a user's notices); only central
-// writes them.
+// list a user's notices); the edge that made the command takes back what
+// it wrote locally (edge/undo.go); only central writes them.
 
 // KindNotice is the kind of the record that tells the author of a command
 // made at an edge that central refused it.
@@ -29,6 +29,11 @@ type Notice struct {
 	// Args are the command's arguments, so that its author is told which
 	// object it was about (a slot, a ticket); absent from older notices.
 	Args json.RawMessage `json:"args,omitempty"`
+	// Origin and Epoch are the command's (Command.Origin, Command.Epoch):
+	// with Seq they name the command, so that its edge takes back what it
+	// wrote locally (edge/undo.go); absent from older notices.
+	Origin string `json:"origin,omitempty"`
+	Epoch  uint64 `json:"epoch,omitempty"`
 }
 
 // KindNoticeIndex is the kind of the record that lists the notices of one

@@ -163,6 +163,8 @@ func TestAssistanceAtAnOfflineEdge(t *testing.T) {
 		}
 		return nil
 	})
+	// Nothing of the refused change is left pending at the edge.
+	edgeSettled(t, r, lyceeA)
 }
 
 func countTitle(ts []apiTicket, title string) int {

@@ -143,4 +143,6 @@ func TestNotesAtAnOfflineEdge(t *testing.T) {
 		}
 		return nil
 	})
+	// Nothing of the refused grade is left pending at the edge.
+	edgeSettled(t, r, lyceeA)
 }

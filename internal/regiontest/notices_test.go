@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -97,6 +98,18 @@ func TestRefusalNoticeInThePortal(t *testing.T) {
 			return nil
 		})
 	}
+	// The refused booking is gone from the edge's planning, as from
+	// central's: the notice alone tells Paul of it.
+	regiontest.Eventually(t, 20*time.Second, func() error {
+		_, all, err := planning(t, paulE, room.ID, day)
+		if err != nil {
+			return err
+		}
+		if got, want := describe(all), []string{"10:30-11:30 Nadia Benali confirmee"}; !slices.Equal(got, want) {
+			return fmt.Errorf("planning at the edge = %q, want %q", got, want)
+		}
+		return nil
+	})
 	// Nadia, whose booking stood, has no notice.
 	if _, page := noticePage(t, nadiaC, "/"); strings.Contains(page, `href="/avis"`) {
 		t.Error("navigation of nadia.benali links to /avis")
@@ -131,4 +144,5 @@ func TestRefusalNoticeInThePortal(t *testing.T) {
 		}
 		return nil
 	})
+	edgeSettled(t, r, lyceeA)
 }

@@ -113,8 +113,8 @@ func TestParcAtAnOfflineEdge(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if a.Revision != 2 || a.Location != "C04" || a.State != ent.AssetInService {
-			return fmt.Errorf("projector at the edge = revision %d, %s, %s; want 2, C04, en-service", a.Revision, a.Location, a.State)
+		if a.Revision != 2 || a.Location != "C04" || a.State != ent.AssetInService || len(a.History) != 2 {
+			return fmt.Errorf("projector at the edge = revision %d, %s, %s, %d history entries; want 2, C04, en-service, 2", a.Revision, a.Location, a.State, len(a.History))
 		}
 		return nil
 	})
@@ -130,4 +130,6 @@ func TestParcAtAnOfflineEdge(t *testing.T) {
 		}
 		return nil
 	})
+	// Nothing of the refused change is left pending at the edge.
+	edgeSettled(t, r, lyceeA)
 }
