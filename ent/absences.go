@@ -445,8 +445,91 @@ func (s *Service) ListAbsences(ctx context.Context, u User) ([]Absence, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list absences: %w", err)
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := out[i], out[j]
+	sortAbsences(out)
+	return out, nil
+}
+
+// AbsenceFilter narrows a list of absences: to a class, to the dates
+// From to To (AAAA-MM-JJ, each "" for no bound), to those no relative has
+// justified yet.
+type AbsenceFilter struct {
+	Class       string
+	From, To    string
+	Unjustified bool
+}
+
+func (f AbsenceFilter) keeps(a Absence) bool {
+	return (f.Class == "" || a.Class == f.Class) && (f.From == "" || a.Date >= f.From) &&
+		(f.To == "" || a.Date <= f.To) && (!f.Unjustified || a.Motif == "")
+}
+
+// mayKeep reports whether f may keep the absence of body, reading only its
+// date and class: a filtered list of the staff, which scans the lycée's
+// absences, decodes only those it may show. When in doubt (a body
+// scanFields does not read), it says yes: the caller decodes and checks.
+func (f AbsenceFilter) mayKeep(body []byte) bool {
+	if f.From == "" && f.To == "" && f.Class == "" {
+		return true
+	}
+	var date, class string
+	if !scanFields(body, &date, "date", &class, "class") {
+		return true
+	}
+	return f.keeps(Absence{Date: date, Class: class})
+}
+
+// ListAbsencesPage returns the page p of the absences u reads that f
+// keeps, the last recorded first (by id), and the cursor of the next page
+// ("" for none); within the page, the latest date and créneau first. It
+// reads no further than the page: the lycée's staff scan every absence
+// (or, for a class, the class's) only until the page is full.
+func (s *Service) ListAbsencesPage(ctx context.Context, u User, f AbsenceFilter, p Page) (list []Absence, next string, err error) {
+	if !CanUseAbsences(u) {
+		return nil, "", nil
+	}
+	var terms []string
+	whole := false
+	switch u.Profile {
+	case Student:
+		terms = []string{userTerm(u.ID)}
+	case Relative:
+		for _, c := range u.Children {
+			terms = append(terms, userTerm(c))
+		}
+	case Teacher:
+		terms = []string{userTerm(u.ID)}
+		for _, c := range u.Classes {
+			if c != "" && (f.Class == "" || c == f.Class) {
+				terms = append(terms, classTerm(c))
+			}
+		}
+	case Personnel:
+		if f.Class != "" {
+			terms = []string{classTerm(f.Class)}
+		} else {
+			whole = true
+		}
+	}
+	err = s.store.View(func(r record.Reader) error {
+		list, next, err = scanPage(r, u.UAI, KindAbsence, terms, whole, p, func(rec record.Record) (Absence, bool, error) {
+			if !f.mayKeep(rec.Body) {
+				return Absence{}, false, nil
+			}
+			a, err := decodeAbsence(rec)
+			return a, err == nil && SeesAbsence(u, a) && f.keeps(a), err
+		})
+		return err
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("list absences: %w", err)
+	}
+	sortAbsences(list)
+	return list, next, nil
+}
+
+func sortAbsences(list []Absence) {
+	sort.SliceStable(list, func(i, j int) bool {
+		a, b := list[i], list[j]
 		if a.Date != b.Date {
 			return a.Date > b.Date
 		}
@@ -455,7 +538,6 @@ func (s *Service) ListAbsences(ctx context.Context, u User) ([]Absence, error) {
 		}
 		return a.ID > b.ID
 	})
-	return out, nil
 }
 
 // GetAbsence returns absence id if u reads it, or ErrNotFound.

@@ -39,6 +39,11 @@
 // the nodes give their stores, and IndexVersion, to bump when it changes)
 // rather than by reading the lycée's whole kind; they still check every
 // record they read, so a store without an index gives the same lists.
+// The long ones are also read a page at a time (paging.go: Page, a limit
+// and a cursor, the id of a page's last item — ids are time-ordered
+// UUIDv7; ListMessagesPage, ListNewsPage, ListHomeworkPage,
+// ListAbsencesPage with its AbsenceFilter): they stop reading once the
+// page is full, newest id first.
 //
 // This package must not import central/, edge/ or replication/: they import
 // it. A Service is safe for concurrent use; Exec and PublishedToEdge are

@@ -3,6 +3,7 @@ package ent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -462,6 +463,25 @@ func (s *Service) ListForums(ctx context.Context, u User) ([]Forum, error) {
 			return err
 		}); err != nil {
 			return err
+		}
+		// The index counts the topics of the forums u reads, without
+		// decoding them; a store without one decodes every topic.
+		for i := range out {
+			n := 0
+			err := r.ScanTerm(u.UAI, KindForumTopic, forumTerm(out[i].ID), func(record.Record) error { n++; return nil })
+			if errors.Is(err, record.ErrNoIndex) {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			out[i].Topics = n
+			if i == len(out)-1 {
+				return nil
+			}
+		}
+		if len(out) == 0 {
+			return nil
 		}
 		count := map[string]int{}
 		err := r.Scan(u.UAI, KindForumTopic, func(rec record.Record) error {

@@ -330,6 +330,13 @@ func (s *Service) ListHomework(ctx context.Context, u User, class string) ([]Hom
 	if err != nil {
 		return nil, fmt.Errorf("list homework: %w", err)
 	}
+	s.sortHomework(out)
+	return out, nil
+}
+
+// sortHomework sets the entries' ToDo and orders them as ListHomework
+// does.
+func (s *Service) sortHomework(out []Homework) {
 	today := s.today()
 	for i := range out {
 		out[i].ToDo = out[i].toDo(today)
@@ -347,7 +354,47 @@ func (s *Service) ListHomework(ctx context.Context, u User, class string) ([]Hom
 		}
 		return a.ID > b.ID
 	})
-	return out, nil
+}
+
+// ListHomeworkPage returns the page p of the entries of the cahier de
+// textes u reads (of class only unless it is ""), the last written first
+// (by id), and the cursor of the next page ("" for none). Within the page,
+// the entries are ordered as ListHomework orders them: the work due today
+// or later (ToDo) first, by due date, then the latest session first. It
+// reads no further than the page.
+func (s *Service) ListHomeworkPage(ctx context.Context, u User, class string, p Page) (out []Homework, next string, err error) {
+	if u.UAI == "" || u.Profile == Region {
+		return nil, "", nil
+	}
+	err = s.store.View(func(r record.Reader) error {
+		h, err := newHomeworkReader(r, u)
+		if err != nil {
+			return err
+		}
+		var terms []string
+		whole := h.all && class == ""
+		switch {
+		case h.all:
+			terms = []string{classTerm(class)}
+		default:
+			terms = []string{userTerm(u.ID)}
+			for _, c := range h.classes {
+				if class == "" || c == class {
+					terms = append(terms, classTerm(c))
+				}
+			}
+		}
+		out, next, err = scanPage(r, u.UAI, KindHomework, terms, whole, p, func(rec record.Record) (Homework, bool, error) {
+			e, err := decodeHomework(rec)
+			return e, err == nil && h.reads(e) && (class == "" || e.Class == class), err
+		})
+		return err
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("list homework: %w", err)
+	}
+	s.sortHomework(out)
+	return out, next, nil
 }
 
 // GetHomework returns entry id if u reads it, or ErrNotFound.

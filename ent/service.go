@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -335,6 +336,35 @@ func (s *Service) ListNews(ctx context.Context, u User) ([]News, error) {
 	return out, nil
 }
 
+// ListNewsPage returns the page p of the news u reads (their lycée's and
+// the region's), newest first (by id), and the cursor of the next page (""
+// for none). It reads no further than the page in either partition.
+func (s *Service) ListNewsPage(ctx context.Context, u User, p Page) (out []News, next string, err error) {
+	more := false
+	err = s.store.View(func(r record.Reader) error {
+		for _, part := range newsPartitions(u) {
+			ns, n, err := scanPage(r, part, KindNews, nil, true, p, func(rec record.Record) (News, bool, error) {
+				n, err := decodeNews(rec)
+				return n, err == nil, err
+			})
+			if err != nil {
+				return err
+			}
+			out, more = append(out, ns...), more || n != ""
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("list news: %w", err)
+	}
+	slices.SortFunc(out, func(a, b News) int { return strings.Compare(b.ID, a.ID) })
+	if p.Limit > 0 && (len(out) > p.Limit || (more && len(out) == p.Limit)) {
+		out = out[:p.Limit]
+		next = out[len(out)-1].ID
+	}
+	return out, next, nil
+}
+
 // GetNews returns the news item id if u reads it, or ErrNotFound.
 func (s *Service) GetNews(ctx context.Context, u User, id string) (News, error) {
 	var n News
@@ -432,6 +462,26 @@ func (s *Service) ListMessages(ctx context.Context, u User) ([]Message, error) {
 		return out[i].ID > out[j].ID
 	})
 	return out, nil
+}
+
+// ListMessagesPage returns the page p of the messages u received or sent,
+// newest first (by id: the order they were written in), and the cursor of
+// the next page ("" for none). It reads no further than the page.
+func (s *Service) ListMessagesPage(ctx context.Context, u User, p Page) (msgs []Message, next string, err error) {
+	if u.Profile == Region || u.UAI == "" {
+		return nil, "", nil
+	}
+	err = s.store.View(func(r record.Reader) error {
+		msgs, next, err = scanPage(r, u.UAI, KindMessage, []string{userTerm(u.ID)}, false, p, func(rec record.Record) (Message, bool, error) {
+			m, err := decodeMessage(rec)
+			return m, err == nil && (m.FromID == u.ID || m.ToID == u.ID), err
+		})
+		return err
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("list messages: %w", err)
+	}
+	return msgs, next, nil
 }
 
 // GetMessage returns message id if u sent or received it, or ErrNotFound.

@@ -26,7 +26,15 @@ type absencePage struct {
 	*view
 	CanRecord bool
 	// List.
-	Absences []absenceRow
+	Absences []absenceListRow
+	Pager    pager
+	// The list's filters (the lycée's staff, a teacher of several
+	// classes): Filter the one shown, Classes those to choose from.
+	Filters bool
+	Filter  ent.AbsenceFilter
+	Classes []string
+	// FromText and ToText are the filter's dates in French.
+	FromText, ToText string
 	// Read.
 	Entry      absenceRow
 	CanJustify bool // the user is a relative of the student
@@ -40,22 +48,89 @@ type absencePage struct {
 
 func newAbsenceRow(a ent.Absence) absenceRow { return absenceRow{Absence: a, DateText: frDate(a.Date)} }
 
+// absenceListRow is a line of the list, its texts computed before the
+// template runs: a template reaching a field through an embedded struct,
+// or calling a method, goes through reflection, and a list page does it
+// for every line.
+type absenceListRow struct {
+	ID, DateText, Slot, StudentName, Class, Kind, Status, Justification string
+}
+
+func newAbsenceListRow(a ent.Absence) absenceListRow {
+	j := "Aucune"
+	if a.Motif != "" {
+		j = a.MotifLabel()
+	}
+	return absenceListRow{ID: a.ID, DateText: frDate(a.Date), Slot: a.Slot(), StudentName: a.StudentName, Class: a.Class,
+		Kind: a.KindLabel(), Status: a.StatusLabel(), Justification: j}
+}
+
 func (p *Portal) absencePage(r *http.Request, title string, s *session) *absencePage {
 	return &absencePage{view: p.newView(r, title, s), CanRecord: ent.CanRecordAbsences(s.user),
 		Motifs: ent.AbsenceMotifs(), Statuses: ent.AbsenceStatuses(), Kinds: ent.AbsenceKinds()}
 }
 
 func (p *Portal) absenceList(w http.ResponseWriter, r *http.Request, s *session) {
-	list, err := p.cfg.Service.ListAbsences(r.Context(), s.user)
+	f, classes, err := p.absenceFilter(r, s)
+	if err != nil {
+		p.fail(w, r, s, err)
+		return
+	}
+	list, next, err := p.cfg.Service.ListAbsencesPage(r.Context(), s.user, f, htmlPage(r))
 	if err != nil {
 		p.fail(w, r, s, err)
 		return
 	}
 	pg := p.absencePage(r, "Absences", s)
+	pg.Filters, pg.Filter, pg.Classes, pg.Pager = classes != nil, f, classes, newPager(r, next)
+	if f.From != "" {
+		pg.FromText = frDate(f.From)
+	}
+	if f.To != "" {
+		pg.ToText = frDate(f.To)
+	}
+	pg.Absences = make([]absenceListRow, 0, len(list))
 	for _, a := range list {
-		pg.Absences = append(pg.Absences, newAbsenceRow(a))
+		pg.Absences = append(pg.Absences, newAbsenceListRow(a))
 	}
 	p.render(w, http.StatusOK, "absences_list", pg)
+}
+
+// absenceFilter reads the list's filters: classe, du, au (AAAA-MM-JJ) and
+// nonjustifiees. The lycée's staff, who read every absence, see by default
+// those of the last 7 days; the others, all of theirs. classes are the
+// classes to choose from, nil when the user gets no filters (a student, a
+// relative, a teacher of one class).
+func (p *Portal) absenceFilter(r *http.Request, s *session) (f ent.AbsenceFilter, classes []string, err error) {
+	q := r.URL.Query()
+	switch s.user.Profile {
+	case ent.Personnel:
+		if classes, err = p.lyceeClasses(r.Context(), s.user); err != nil {
+			return f, nil, err
+		}
+	case ent.Teacher:
+		if len(s.user.Classes) > 1 {
+			classes = slices.Sorted(slices.Values(s.user.Classes))
+		}
+	}
+	if classes == nil {
+		return f, nil, nil
+	}
+	f.Class = q.Get("classe")
+	f.From, f.To = dateParam(q.Get("du")), dateParam(q.Get("au"))
+	f.Unjustified = q.Get("nonjustifiees") != ""
+	if _, chosen := q["du"]; !chosen && s.user.Profile == ent.Personnel {
+		f.From = time.Now().In(p.paris).AddDate(0, 0, -6).Format(time.DateOnly)
+	}
+	return f, classes, nil
+}
+
+// dateParam returns s if it is a date AAAA-MM-JJ, "" otherwise.
+func dateParam(s string) string {
+	if _, err := time.Parse(time.DateOnly, s); err != nil {
+		return ""
+	}
+	return s
 }
 
 // absenceReadPage fills the page of absence a.
@@ -195,11 +270,21 @@ func toAPIAbsence(a ent.Absence) apiAbsence {
 }
 
 func (p *Portal) apiAbsenceList(w http.ResponseWriter, r *http.Request, s *session) {
-	list, err := p.cfg.Service.ListAbsences(r.Context(), s.user)
+	pg, paged, err := apiPage(r)
+	var list []ent.Absence
+	var next string
+	if err == nil && paged {
+		q := r.URL.Query()
+		f := ent.AbsenceFilter{Class: q.Get("class"), From: dateParam(q.Get("from")), To: dateParam(q.Get("to")), Unjustified: q.Get("unjustified") == "true"}
+		list, next, err = p.cfg.Service.ListAbsencesPage(r.Context(), s.user, f, pg)
+	} else if err == nil {
+		list, err = p.cfg.Service.ListAbsences(r.Context(), s.user)
+	}
 	if err != nil {
 		p.apiError(w, r, err)
 		return
 	}
+	setNextLink(w, r, pg, next)
 	out := make([]apiAbsence, 0, len(list))
 	for _, a := range list {
 		out = append(out, toAPIAbsence(a))

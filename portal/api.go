@@ -125,11 +125,19 @@ func (p *Portal) apiLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Portal) apiNewsList(w http.ResponseWriter, r *http.Request, s *session) {
-	news, err := p.cfg.Service.ListNews(r.Context(), s.user)
+	pg, paged, err := apiPage(r)
+	var news []ent.News
+	var next string
+	if err == nil && paged {
+		news, next, err = p.cfg.Service.ListNewsPage(r.Context(), s.user, pg)
+	} else if err == nil {
+		news, err = p.cfg.Service.ListNews(r.Context(), s.user)
+	}
 	if err != nil {
 		p.apiError(w, r, err)
 		return
 	}
+	setNextLink(w, r, pg, next)
 	out := make([]apiNews, 0, len(news))
 	for _, n := range news {
 		out = append(out, toAPINews(n))
@@ -156,11 +164,19 @@ func (p *Portal) apiNewsPost(w http.ResponseWriter, r *http.Request, s *session)
 }
 
 func (p *Portal) apiMessageList(w http.ResponseWriter, r *http.Request, s *session) {
-	msgs, err := p.cfg.Service.ListMessages(r.Context(), s.user)
+	pg, paged, err := apiPage(r)
+	var msgs []ent.Message
+	var next string
+	if err == nil && paged {
+		msgs, next, err = p.cfg.Service.ListMessagesPage(r.Context(), s.user, pg)
+	} else if err == nil {
+		msgs, err = p.cfg.Service.ListMessages(r.Context(), s.user)
+	}
 	if err != nil {
 		p.apiError(w, r, err)
 		return
 	}
+	setNextLink(w, r, pg, next)
 	out := make([]apiMessage, 0, len(msgs))
 	for _, m := range msgs {
 		out = append(out, toAPIMessage(m))

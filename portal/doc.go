@@ -20,6 +20,14 @@
 // Notices (notices.go: /avis, /api/v1/notices) tell a user what central
 // refused of what they did at a cut edge; every page's navigation counts
 // the unread ones and links to the user's services.
+// The long lists (actualités, messagerie, cahier de textes, absences) show
+// ent.DefaultPageLimit items, newest first, with a "Plus anciens" link
+// (?avant=<id>) in a <nav aria-label="Pagination">; the staff's absences
+// open on the last 7 days with filters (class, dates, unjustified). The
+// JSON lists take ?limit=&before= and answer a Link rel="next" header
+// (paging.go). Lists render rows whose texts are computed in Go: an action
+// of html/template that calls a method or reaches a field through an
+// embedded struct goes through reflection, for every line.
 //
 // The portal imports ent and record, never the node packages (central/,
 // edge/, replication/): cmd/atrium wires it to a node through

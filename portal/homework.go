@@ -31,6 +31,7 @@ type homeworkPage struct {
 	Sessions []homeworkRow // every other entry, latest session first
 	Classes  []string      // the classes of the list (filter) or the teacher's (form)
 	Class    string        // the class filter; "" for all
+	Pager    pager
 	// Read.
 	Entry   homeworkRow
 	CanEdit bool // the user is the entry's author
@@ -61,20 +62,33 @@ func (p *Portal) homeworkPage(r *http.Request, title string, s *session) *homewo
 }
 
 func (p *Portal) homeworkList(w http.ResponseWriter, r *http.Request, s *session) {
-	entries, err := p.cfg.Service.ListHomework(r.Context(), s.user, "")
+	class := r.URL.Query().Get("classe")
+	entries, next, err := p.cfg.Service.ListHomeworkPage(r.Context(), s.user, class, htmlPage(r))
 	if err != nil {
 		p.fail(w, r, s, err)
 		return
 	}
 	pg := p.homeworkPage(r, "Cahier de textes", s)
-	pg.Class = r.URL.Query().Get("classe")
+	pg.Class, pg.Pager = class, newPager(r, next)
+	// The classes to choose from: the staff's, every class of the lycée;
+	// the others', their own and those of the page (a relative's children's).
+	if s.user.Profile == ent.Personnel {
+		if pg.Classes, err = p.lyceeClasses(r.Context(), s.user); err != nil {
+			p.fail(w, r, s, err)
+			return
+		}
+	} else {
+		pg.Classes = slices.Clone(s.user.Classes)
+	}
 	for _, e := range entries {
 		if !slices.Contains(pg.Classes, e.Class) {
 			pg.Classes = append(pg.Classes, e.Class)
 		}
-		if pg.Class != "" && e.Class != pg.Class {
-			continue
-		}
+	}
+	if class != "" && !slices.Contains(pg.Classes, class) {
+		pg.Classes = append(pg.Classes, class)
+	}
+	for _, e := range entries {
 		if e.ToDo {
 			pg.ToDo = append(pg.ToDo, newHomeworkRow(e))
 		} else {
@@ -226,11 +240,19 @@ func toAPIHomework(e ent.Homework) apiHomework {
 }
 
 func (p *Portal) apiHomeworkList(w http.ResponseWriter, r *http.Request, s *session) {
-	entries, err := p.cfg.Service.ListHomework(r.Context(), s.user, r.URL.Query().Get("class"))
+	pg, paged, err := apiPage(r)
+	var entries []ent.Homework
+	var next string
+	if err == nil && paged {
+		entries, next, err = p.cfg.Service.ListHomeworkPage(r.Context(), s.user, r.URL.Query().Get("class"), pg)
+	} else if err == nil {
+		entries, err = p.cfg.Service.ListHomework(r.Context(), s.user, r.URL.Query().Get("class"))
+	}
 	if err != nil {
 		p.apiError(w, r, err)
 		return
 	}
+	setNextLink(w, r, pg, next)
 	out := make([]apiHomework, 0, len(entries))
 	for _, e := range entries {
 		out = append(out, toAPIHomework(e))

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"time"
 
 	"atrium/ent"
 	"atrium/record"
@@ -41,7 +42,54 @@ type view struct {
 	Message  ent.Message
 	// Recipients lists whom the user may write to (the new-message form).
 	Recipients *recipientChoice
+	// Nav says which links of the navigation the user gets.
+	Nav nav
+
+	// NewsRows are the lines of the actualités.
+	NewsRows []newsRow
+	// MessageRows are the lines of the messagerie; Pager links the pages
+	// of the messagerie or the actualités.
+	MessageRows []messageRow
+	Pager       pager
 }
+
+// newsRow is a line of the actualités, computed as messageRow is.
+type newsRow struct {
+	ID, Title, Where, Author, Published string
+}
+
+// dateText writes a time as the pages do (the templates' date function).
+func (p *Portal) dateText(t time.Time) string { return t.In(p.paris).Format("02/01/2006 à 15:04") }
+
+// messageRow is a line of the messagerie, its texts computed before the
+// template runs (a method or function called by a template goes through
+// reflection, for every line).
+type messageRow struct {
+	ID, Who, Subject, Sent string
+}
+
+// nav says which links of the navigation (layout.html, home.html) a user
+// gets, computed once rather than by the templates' eq, and and or, which
+// go through reflection.
+type nav struct {
+	Admin   bool // a lycée's administrator: the accounts
+	Audit   bool // the lycée's administrator or Région staff: the logs and the statistics
+	Lycee   bool // a member of a lycée: its services
+	Staff   bool // a teacher or staff member: reservation, parc
+	Espaces bool // a student, teacher or staff member: the collaborative spaces
+}
+
+func newNav(u ent.User) nav {
+	lycee := u.UAI != "" && u.Profile != ent.Region
+	staff := u.UAI != "" && (u.Profile == ent.Teacher || u.Profile == ent.Personnel)
+	return nav{Admin: u.Admin && u.UAI != "", Audit: (u.Admin && u.UAI != "") || u.Profile == ent.Region,
+		Lycee: lycee, Staff: staff, Espaces: lycee && (staff || u.Profile == ent.Student)}
+}
+
+// Layout is the view itself: the layout reads its fields through it, for
+// a template reaching a field through an embedded struct (every service's
+// page embeds its *view) goes through a slow reflect lookup on each use.
+func (v *view) Layout() *view { return v }
 
 func (p *Portal) newView(r *http.Request, title string, s *session) *view {
 	v := &view{Title: title, Node: p.cfg.Node, Form: map[string]string{}}
@@ -59,6 +107,7 @@ func (p *Portal) newView(r *http.Request, title string, s *session) *view {
 		v.CSRF = p.cfg.Service.CSRFToken(s.token)
 		v.CanPublishLycee, v.CanPublishRegion = ent.CanPublish(u)
 		v.CanMessage = u.Profile != ent.Region
+		v.Nav = newNav(u)
 		v.UnreadNotices, _ = p.cfg.Service.UnreadNotices(r.Context(), u) // a page renders without it
 		uai = u.UAI
 	}
@@ -194,13 +243,21 @@ func (p *Portal) home(w http.ResponseWriter, r *http.Request, s *session) {
 }
 
 func (p *Portal) newsList(w http.ResponseWriter, r *http.Request, s *session) {
-	news, err := p.cfg.Service.ListNews(r.Context(), s.user)
+	news, next, err := p.cfg.Service.ListNewsPage(r.Context(), s.user, htmlPage(r))
 	if err != nil {
 		p.fail(w, r, s, err)
 		return
 	}
 	v := p.newView(r, "Actualités", s)
-	v.News = news
+	v.Pager = newPager(r, next)
+	v.NewsRows = make([]newsRow, len(news))
+	for i, n := range news {
+		where := "Lycée"
+		if n.RegionWide() {
+			where = "Région"
+		}
+		v.NewsRows[i] = newsRow{ID: n.ID, Title: n.Title, Where: where, Author: n.AuthorName, Published: p.dateText(n.Published)}
+	}
 	p.render(w, http.StatusOK, "news_list", v)
 }
 
@@ -242,13 +299,23 @@ func (p *Portal) newsPost(w http.ResponseWriter, r *http.Request, s *session) {
 }
 
 func (p *Portal) messageList(w http.ResponseWriter, r *http.Request, s *session) {
-	msgs, err := p.cfg.Service.ListMessages(r.Context(), s.user)
+	msgs, next, err := p.cfg.Service.ListMessagesPage(r.Context(), s.user, htmlPage(r))
 	if err != nil {
 		p.fail(w, r, s, err)
 		return
 	}
 	v := p.newView(r, "Messagerie", s)
-	v.Messages = msgs
+	v.Pager = newPager(r, next)
+	v.MessageRows = make([]messageRow, len(msgs))
+	for i, m := range msgs {
+		row := messageRow{ID: m.ID, Subject: m.Subject, Sent: p.dateText(m.Sent)}
+		if m.FromID == s.user.ID {
+			row.Who = "À : " + m.ToName
+		} else {
+			row.Who = "De : " + m.FromName
+		}
+		v.MessageRows[i] = row
+	}
 	p.render(w, http.StatusOK, "messages", v)
 }
 

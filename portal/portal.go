@@ -49,6 +49,8 @@ type Portal struct {
 	log   *slog.Logger
 	pages map[string]*template.Template
 	paris *time.Location
+	// classes memoises the lycées' classes for the lists' filters (paging.go).
+	classes classCache
 }
 
 const (
