@@ -142,7 +142,10 @@ func openBolt(path string, index termIndex) (*bbolt.DB, error) {
 		if err := initBuckets(tx); err != nil {
 			return err
 		}
-		_, err := ensureIndex(tx, index)
+		if _, err := ensureIndex(tx, index); err != nil {
+			return err
+		}
+		_, err := ensureDigests(tx)
 		return err
 	})
 	if err != nil {

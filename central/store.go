@@ -19,7 +19,11 @@ import (
 //	                         "secrets" -> encoded Secrets
 //	                         "index"   -> format of the term index (indexFormat); the
 //	                                      index is rebuilt at open when it differs
+//	                         "digest"  -> format of the partitions' digests (digestFormat);
+//	                                      they are rebuilt at open when it differs
 //	parts/<partition>/       "last"    -> last sequence number of the partition
+//	                         "digest"  -> record.Digest of its records, tombstones
+//	                                      included (digest.go)
 //	parts/<partition>/r      id -> encoded record (tombstones included)
 //	parts/<partition>/s      seq (8 bytes BE) -> id; only each record's latest change
 //	parts/<partition>/k      kind 0x00 id -> "" for live records (Scan, newest id first)
@@ -40,6 +44,7 @@ var (
 	keySecrets = []byte("secrets")
 	keyLast    = []byte("last")
 	keyIndex   = []byte("index")
+	keyDigest  = []byte("digest")
 
 	subRecords = []byte("r")
 	subSeq     = []byte("s")
@@ -125,13 +130,15 @@ const maxGot = 256
 
 // partState is the cached state of one partition in a txState.
 type partState struct {
-	name                  []byte
-	bucket                *bbolt.Bucket
-	recs, seqs, kinds     *bbolt.Bucket
-	terms                 *bbolt.Bucket // nil until the first write of a partition made without it
-	recsCursor            *bbolt.Cursor
-	last                  uint64 // last sequence number
-	lastLoaded, lastDirty bool
+	name                      []byte
+	bucket                    *bbolt.Bucket
+	recs, seqs, kinds         *bbolt.Bucket
+	terms                     *bbolt.Bucket // nil until the first write of a partition made without it
+	recsCursor                *bbolt.Cursor
+	last                      uint64 // last sequence number
+	lastLoaded, lastDirty     bool
+	digest                    record.Digest // of the partition's records (digest.go)
+	digestLoaded, digestDirty bool
 }
 
 func newTxState(tx *bbolt.Tx) *txState {
@@ -231,6 +238,12 @@ func (st *txState) flush() error {
 		st.hlcDirty = false
 	}
 	for _, ps := range st.byName {
+		if ps.digestDirty {
+			if err := ps.bucket.Put(keyDigest, ps.digest[:]); err != nil {
+				return err
+			}
+			ps.digestDirty = false
+		}
 		if ps.lastDirty {
 			if err := ps.bucket.Put(keyLast, be(ps.last)); err != nil {
 				return err
@@ -522,14 +535,18 @@ func validRecord(r record.Record) error {
 }
 
 // previous returns the indexed fields of the record Put replaces (its body
-// only when the term index needs it).
-func (w *writer) previous(r record.Record) (record.Record, bool, error) {
+// only when the term index needs it) and its digest.
+func (w *writer) previous(r record.Record) (record.Record, record.Digest, bool, error) {
 	if r.Partition == w.missPartition && r.ID == w.missID {
-		return record.Record{}, false, nil
+		return record.Record{}, record.Digest{}, false, nil
 	}
 	v, err := w.recordValue(r.Partition, r.ID)
 	if v == nil || err != nil {
-		return record.Record{}, false, err
+		return record.Record{}, record.Digest{}, false, err
+	}
+	dig, err := record.DigestOfEncoded(v)
+	if err != nil {
+		return record.Record{}, record.Digest{}, false, fmt.Errorf("get %s/%s: %w", r.Partition, r.ID, err)
 	}
 	decode := decodeRecordHead
 	if w.st.idx != nil {
@@ -537,9 +554,9 @@ func (w *writer) previous(r record.Record) (record.Record, bool, error) {
 	}
 	prev, err := decode(v)
 	if err != nil {
-		return record.Record{}, false, fmt.Errorf("get %s/%s: %w", r.Partition, r.ID, err)
+		return record.Record{}, record.Digest{}, false, fmt.Errorf("get %s/%s: %w", r.Partition, r.ID, err)
 	}
-	return prev, true, nil
+	return prev, dig, true, nil
 }
 
 func (w *writer) Put(r record.Record) error {
@@ -549,7 +566,7 @@ func (w *writer) Put(r record.Record) error {
 	if err := validRecord(r); err != nil {
 		return err
 	}
-	prev, had, err := w.previous(r)
+	prev, prevDigest, had, err := w.previous(r)
 	if err != nil {
 		return err
 	}
@@ -576,6 +593,10 @@ func (w *writer) Put(r record.Record) error {
 		r.Version.Edge++
 	}
 	r.Seq = p.nextSeq()
+	if err := p.foldDigest(prevDigest, had, r); err != nil {
+		w.storeErr = err
+		return err
+	}
 
 	if had {
 		w.del(p.seqs, be(prev.Seq))

@@ -30,6 +30,11 @@
 // The term index is derived: a file whose index another Indexer version
 // made, or none, has it rebuilt from the records at open.
 //
+// Every write of a record also folds it into its partition's convergence
+// digest (digest.go), in the same transaction; the replication client
+// compares the lycée's with central's once no local write is unsettled,
+// and repairs a mismatch by swapping in a full pull (SwapStaged).
+//
 // An appliance whose certificate central revoked is retired (retire.go):
 // Retire deletes everything in its data directory and leaves RetiredFile,
 // which keeps it retired across restarts.

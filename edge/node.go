@@ -40,6 +40,9 @@ type SyncStatus struct {
 	Outbox      int               `json:"outbox"` // local changes not yet acknowledged by central
 	Checkpoints map[string]uint64 `json:"checkpoints"`
 	LastSync    time.Time         `json:"last_sync"`
+	// Digest is how the lycée's partition compares with central's
+	// (replication's digest.go).
+	Digest replication.DigestStatus `json:"digest"`
 }
 
 // Node is an edge appliance's runtime: its store and the replication
@@ -163,5 +166,6 @@ func (n *Node) Status() SyncStatus {
 		Outbox:      n.store.OutboxLen(),
 		Checkpoints: n.store.Checkpoints(),
 		LastSync:    cs.LastSync,
+		Digest:      cs.Digest,
 	}
 }

@@ -134,7 +134,7 @@ func OpenWith(path, uai string, exec record.Executor, opts Options) (*Store, err
 // loads what the store keeps in memory.
 func (s *Store) init(tx *bolt.Tx) error {
 	for _, name := range [][]byte{bucketRecords, bucketKinds, bucketKeys, bucketTerms, bucketOutbox, bucketCheckpoints, bucketMeta,
-		bucketUndo, bucketUndoRecords, bucketUndoAcked} {
+		bucketUndo, bucketUndoRecords, bucketUndoAcked, bucketDigests, bucketStaging} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
@@ -171,6 +171,11 @@ func (s *Store) init(tx *bolt.Tx) error {
 	if !bytes.Equal(meta.Get(metaIndex), s.indexStamp()) {
 		if err := s.rebuildIndex(tx); err != nil {
 			return fmt.Errorf("rebuild index: %w", err)
+		}
+	}
+	if !bytes.Equal(meta.Get(metaDigest), []byte(digestFormat)) {
+		if err := rebuildDigests(tx); err != nil { // digest.go
+			return fmt.Errorf("rebuild digests: %w", err)
 		}
 	}
 	return nil
@@ -426,6 +431,7 @@ func (s *Store) Checkpoints() map[string]uint64 {
 // reader implements record.Reader on a bbolt transaction.
 type reader struct {
 	records, kinds, keys, terms *bolt.Bucket
+	digests                     *bolt.Bucket   // partition -> record.Digest (digest.go)
 	idx                         record.Indexer // nil: no term index
 	writes                      int            // bumped by every write, so Scan knows to re-seek its cursor
 }
@@ -436,6 +442,7 @@ func newReader(tx *bolt.Tx, idx record.Indexer) *reader {
 		kinds:   tx.Bucket(bucketKinds),
 		keys:    tx.Bucket(bucketKeys),
 		terms:   tx.Bucket(bucketTerms),
+		digests: tx.Bucket(bucketDigests),
 		idx:     idx,
 	}
 	if tx.Writable() {
@@ -581,6 +588,9 @@ func (r *reader) put(rec record.Record, old record.Record, hadOld bool) error {
 		if err := r.keys.Put(join(rec.Kind, rec.Key), self); err != nil {
 			return err
 		}
+	}
+	if err := r.foldDigest(rec.Partition, self, &rec); err != nil {
+		return err
 	}
 	return r.records.Put(self, record.AppendRecord(nil, rec))
 }
@@ -784,6 +794,9 @@ func (r *reader) remove(rec record.Record) error {
 				return err
 			}
 		}
+	}
+	if err := r.foldDigest(rec.Partition, self, nil); err != nil {
+		return err
 	}
 	return r.records.Delete(self)
 }

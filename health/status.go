@@ -22,6 +22,16 @@ type SyncStatus struct {
 	Outbox      int               `json:"outbox"`      // local commands not yet acknowledged by central
 	Checkpoints map[string]uint64 `json:"checkpoints"` // partition -> last feed sequence applied
 	LastSync    time.Time         `json:"last_sync,omitzero"`
+	Digest      *DigestStatus     `json:"digest,omitempty"`
+}
+
+// DigestStatus is how an edge's digest of its lycée's partition compares
+// with central's (replication/DESIGN.md, "Proof of convergence").
+type DigestStatus struct {
+	VerifiedSeq uint64    `json:"verified_seq"` // last sequence at which they were equal (0: not yet)
+	VerifiedAt  time.Time `json:"verified_at,omitzero"`
+	Mismatches  uint64    `json:"mismatches"` // comparisons that differed since the edge started
+	Repairs     uint64    `json:"repairs"`    // full re-pulls swapped in since the edge started
 }
 
 // RaftStatus is a central node's view of the raft log.

@@ -247,6 +247,12 @@ func (e *Edge) status() health.Status {
 			Outbox:      st.Outbox,
 			Checkpoints: st.Checkpoints,
 			LastSync:    st.LastSync,
+			Digest: &health.DigestStatus{
+				VerifiedSeq: st.Digest.VerifiedSeq,
+				VerifiedAt:  st.Digest.VerifiedAt,
+				Mismatches:  st.Digest.Mismatches,
+				Repairs:     st.Digest.Repairs,
+			},
 		},
 	}
 }

@@ -72,21 +72,32 @@ type HelloOK struct {
 
 // Pull asks for the changes of a partition after sequence Since, at most
 // Limit records, waiting up to WaitMillis for some if there are none yet.
+//
+// WantDigest asks for the partition's convergence digest with an answer
+// that reaches its head (digest.go). It is an optional trailing byte (1),
+// absent when false, so a Pull without it is encoded as before.
 type Pull struct {
 	Partition  string
 	Since      uint64
 	Limit      uint64
 	WaitMillis uint64
+	WantDigest bool
 }
 
 // Changes answers a Pull. Last is the checkpoint to store with the records:
 // the last sequence scanned, which may lie past the last record sent when
 // records were filtered out. More says another Pull would return more now.
+//
+// Digest, when not nil, is central's convergence digest of the partition
+// at sequence Last (its head then): sent only to a Pull that asked for it,
+// as an optional trailing field, so an answer without it is encoded as
+// before.
 type Changes struct {
 	Partition string
 	Records   []record.Record
 	Last      uint64
 	More      bool
+	Digest    []byte // record.DigestSize bytes, or nil
 }
 
 // Push sends a batch of the edge's outbox, oldest first. Outbox is the
@@ -228,7 +239,15 @@ func decodePayload(t byte, p []byte) (Message, error) {
 	case typeHelloOK:
 		m = &HelloOK{Node: d.String(maxString), HighWater: d.Uvarint()}
 	case typePull:
-		m = &Pull{Partition: d.String(maxString), Since: d.Uvarint(), Limit: d.Uvarint(), WaitMillis: d.Uvarint()}
+		p := &Pull{Partition: d.String(maxString), Since: d.Uvarint(), Limit: d.Uvarint(), WaitMillis: d.Uvarint()}
+		if d.Err() == nil && d.Len() > 0 {
+			// The optional WantDigest: present only when true.
+			if b := d.Byte(); b != 1 {
+				d.Fail("bad digest request %d", b)
+			}
+			p.WantDigest = true
+		}
+		m = p
 	case typeChanges:
 		c := &Changes{Partition: d.String(maxString), Last: d.Uvarint(), More: d.Bool()}
 		n := d.Count(recordMinSize, maxItems)
@@ -237,6 +256,13 @@ func decodePayload(t byte, p []byte) (Message, error) {
 		}
 		for i := 0; i < n && d.Err() == nil; i++ {
 			c.Records = append(c.Records, decodeRecord(&d, c.Partition))
+		}
+		if d.Err() == nil && d.Len() > 0 {
+			// The optional Digest: present only when not nil.
+			c.Digest = d.Bytes(maxString)
+			if d.Err() == nil && len(c.Digest) != record.DigestSize {
+				d.Fail("digest of %d bytes", len(c.Digest))
+			}
 		}
 		m = c
 	case typePush:
@@ -317,7 +343,11 @@ func (m *Pull) appendPayload(b []byte) []byte {
 	b = binenc.AppendString(b, m.Partition)
 	b = binary.AppendUvarint(b, m.Since)
 	b = binary.AppendUvarint(b, m.Limit)
-	return binary.AppendUvarint(b, m.WaitMillis)
+	b = binary.AppendUvarint(b, m.WaitMillis)
+	if m.WantDigest {
+		b = append(b, 1)
+	}
+	return b
 }
 
 func (m *Changes) appendPayload(b []byte) []byte {
@@ -327,6 +357,9 @@ func (m *Changes) appendPayload(b []byte) []byte {
 	b = binary.AppendUvarint(b, uint64(len(m.Records)))
 	for i := range m.Records {
 		b = appendRecord(b, m.Partition, &m.Records[i])
+	}
+	if m.Digest != nil {
+		b = binenc.AppendBytes(b, m.Digest)
 	}
 	return b
 }

@@ -161,7 +161,7 @@ func TestFrameTooLarge(t *testing.T) {
 // FuzzDecode checks that no input makes the decoder panic, and that what
 // it accepts encodes back to the same bytes (the encoding is canonical).
 func FuzzDecode(f *testing.F) {
-	for _, m := range sampleMessages() {
+	for _, m := range append(sampleMessages(), digestMessages()...) {
 		b, _ := AppendFrame(nil, m)
 		f.Add(b)
 	}
