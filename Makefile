@@ -52,6 +52,8 @@ bench: bench-tools ## measure catch-up, outbox drain, leader-failover write gap 
 	$(GO) test -run '^$$' -bench 'BenchmarkDirectoryImport' -benchtime 1x -timeout 30m ./internal/regiontest/
 	@echo '== authenticated pages/s and p99 at an edge with its link cut, 64 users'
 	$(GO) test -run '^$$' -bench 'BenchmarkEdgePages' -benchtime 1x -timeout 20m ./internal/regiontest/
+	@echo '== region recovery: 200 edges with 2,000 changes waiting each way reconnect at once, central API p99 meanwhile'
+	$(GO) test -run '^$$' -bench 'BenchmarkRegionRecovery' -benchtime 1x -timeout 60m ./internal/regiontest/
 
 fuzz: ## fuzz the wire decoder for a minute
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./replication/

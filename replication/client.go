@@ -69,6 +69,7 @@ type ClientStatus struct {
 	Server      string            `json:"server,omitempty"` // the central listener in use
 	LastSync    time.Time         `json:"lastSync"`         // last Changes or Ack received
 	Checkpoints map[string]uint64 `json:"checkpoints"`
+	Digest      DigestStatus      `json:"digest"` // the lycée's partition against central's (digest.go)
 }
 
 // Client keeps an edge in sync with central: it pulls the feed of its
@@ -80,9 +81,11 @@ type Client struct {
 
 	connected prometheus.Gauge
 	applied   prometheus.Counter
+	dm        digestMetrics // digest.go
 
 	mu     sync.Mutex
 	status ClientStatus
+	digest DigestStatus
 }
 
 // NewClient validates cfg.
@@ -117,12 +120,13 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 			Name: "atrium_edge_records_applied_total", Help: "Records received from central and applied locally.",
 		}),
 		status: ClientStatus{Checkpoints: map[string]uint64{}},
+		dm:     newDigestMetrics(),
 	}
 	if c.log == nil {
 		c.log = slog.Default()
 	}
 	if cfg.Registerer != nil {
-		for _, m := range []prometheus.Collector{c.connected, c.applied} {
+		for _, m := range append([]prometheus.Collector{c.connected, c.applied}, c.dm.collectors()...) {
 			if err := cfg.Registerer.Register(m); err != nil {
 				return nil, fmt.Errorf("replication client: register metrics: %w", err)
 			}
@@ -144,6 +148,7 @@ func (c *Client) Status() ClientStatus {
 	defer c.mu.Unlock()
 	st := c.status
 	st.Checkpoints = maps.Clone(c.status.Checkpoints)
+	st.Digest = c.digest
 	return st
 }
 
@@ -166,9 +171,21 @@ func (c *Client) Serve(ctx context.Context) error {
 			next = used
 			attempt = 0
 		}
-		c.log.Warn("sync link down", "err", err)
-		d := c.backoff(attempt)
-		attempt++
+		var d time.Duration
+		if retry, busy := busyRetry(err); busy {
+			// Central has no catch-up slot for this edge yet: not a
+			// failure, so the backoff does not grow; come back when told,
+			// plus a jitter of our own.
+			c.log.Info("central busy, waiting for a catch-up slot", "retryAfter", retry)
+			d = max(retry, c.cfg.MinBackoff) + rand.N(c.cfg.MinBackoff+1)
+			if !ok {
+				next = used // the same listener: it keeps our place in line
+			}
+		} else {
+			c.log.Warn("sync link down", "err", err)
+			d = c.backoff(attempt)
+			attempt++
+		}
 		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
@@ -177,6 +194,16 @@ func (c *Client) Serve(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// busyRetry reports whether err is central's busy answer, and the wait it
+// asked for.
+func busyRetry(err error) (time.Duration, bool) {
+	var re *RemoteError
+	if !errors.As(err, &re) || re.Code != CodeBusy {
+		return 0, false
+	}
+	return re.RetryAfter, true
 }
 
 // backoff is a full-jitter exponential delay: uniform in [0, min(max, min·2^attempt)].
@@ -200,8 +227,10 @@ func (c *Client) connectOnce(ctx context.Context, first int) (int, bool, error) 
 		cn, hwm, err := c.open(ctx, addr)
 		if err != nil {
 			errs = append(errs, err)
-			if ctx.Err() != nil || errors.Is(err, ErrRevoked) {
-				break
+			if ctx.Err() != nil || errors.Is(err, ErrRevoked) || errors.Is(err, ErrBusy) {
+				// Busy: the listener keeps this edge's place in line;
+				// another one would put it at the back of its own.
+				return i, false, err
 			}
 			continue
 		}
@@ -286,7 +315,7 @@ func (c *Client) pullLoop(ctx context.Context, cn *conn, partition string) error
 	fetch := func(from uint64) chan pulled {
 		ch := make(chan pulled, 1) // the goroutine never blocks, even if the loop has returned
 		go func() {
-			resp, err := call(ctx, cn, &Pull{Partition: partition, Since: from, Limit: pullLimit, WaitMillis: uint64(pullWait / time.Millisecond)}, pullWait+callTimeout)
+			resp, err := call(ctx, cn, &Pull{Partition: partition, Since: from, Limit: pullLimit, WaitMillis: uint64(pullWait / time.Millisecond), WantDigest: c.wantDigest(partition)}, pullWait+callTimeout)
 			ch <- pulled{resp, err}
 		}()
 		return ch
@@ -321,6 +350,13 @@ func (c *Client) pullLoop(ctx context.Context, cn *conn, partition string) error
 			}
 			since = ch.Last
 			c.applied.Add(float64(len(ch.Records)))
+		}
+		if ch.Digest != nil {
+			// Compare with central's digest, repair if they differ
+			// (digest.go); a repair moves the checkpoint.
+			if since, err = c.checkDigest(ctx, cn, partition, ch); err != nil {
+				return err
+			}
 		}
 		c.setCheckpoint(partition, since)
 		if next == nil {
@@ -527,7 +563,11 @@ func call(ctx context.Context, cn *conn, req Message, timeout time.Duration) (Me
 		return nil, fmt.Errorf("read answer: %w", err)
 	}
 	if e, ok := resp.(*Error); ok {
-		return nil, &RemoteError{Code: e.Code, Message: e.Message}
+		re := &RemoteError{Code: e.Code, Message: e.Message}
+		if e.Code == CodeBusy {
+			re.RetryAfter = parseRetryAfter(e.Message)
+		}
+		return nil, re
 	}
 	return resp, nil
 }

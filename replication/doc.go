@@ -9,7 +9,13 @@
 //
 // The Server confines every edge to the UAI its certificate names: it pulls
 // only its own partition and what the region publishes to it, and pushes
-// only commands made at that edge for that partition.
+// only commands made at that edge for that partition. It admits edges
+// catching up a backlog in a bounded number of slots and tells the others
+// when to come back (admission.go, the Admission section of DESIGN.md).
+//
+// Central sends the digest of an edge's own partition with a caught-up
+// answer; the client compares it and repairs a mismatch (digest.go, the
+// "Proof of convergence" section of DESIGN.md).
 //
 // The wire format (wire.go) is versioned and framed; its encoding is pinned
 // by golden files in testdata/. quic-go is imported by transport.go only;

@@ -1,6 +1,9 @@
 package replication
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 var (
 	// ErrMalformed reports a frame that cannot be decoded: truncated, too
@@ -23,6 +26,11 @@ var (
 	// (a stolen or retired appliance). It is final: Client.Serve returns
 	// it instead of reconnecting, and the edge purges its data.
 	ErrRevoked = errors.New("replication: edge certificate revoked")
+
+	// ErrBusy reports that central has no catch-up slot free for this
+	// edge now: it is to come back after the RemoteError's RetryAfter,
+	// which is not a failure (the client's backoff does not grow).
+	ErrBusy = errors.New("replication: central busy")
 )
 
 // Error codes carried by an Error message.
@@ -33,14 +41,18 @@ const (
 	CodeHello     = "hello"     // a request came before Hello, or a second Hello
 	CodeInternal  = "internal"  // the server failed; retry later
 	CodeRevoked   = "revoked"   // the certificate was revoked: final, the edge purges itself
+	CodeBusy      = "busy"      // no catch-up slot free: come back after the retry-after in the message
 )
 
 // RemoteError is an Error message received from the peer. It matches
-// ErrForbidden, ErrVersion, ErrMalformed and ErrRevoked with errors.Is by
-// its code.
+// ErrForbidden, ErrVersion, ErrMalformed, ErrRevoked and ErrBusy with
+// errors.Is by its code.
 type RemoteError struct {
 	Code    string
 	Message string
+	// RetryAfter is, for CodeBusy, how long central asks the edge to wait
+	// before coming back (read from the message); zero otherwise.
+	RetryAfter time.Duration
 }
 
 func (e *RemoteError) Error() string {
@@ -58,6 +70,8 @@ func (e *RemoteError) Is(target error) bool {
 		return e.Code == CodeMalformed
 	case ErrRevoked:
 		return e.Code == CodeRevoked
+	case ErrBusy:
+		return e.Code == CodeBusy
 	}
 	return false
 }

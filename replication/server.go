@@ -74,6 +74,9 @@ type ServerConfig struct {
 	// and its open sessions are closed within a second of the revocation
 	// reaching this node (the Source's Changed wakes the check).
 	Revoked func(uai string, cert *x509.Certificate) (bool, error)
+	// Admission bounds the edges catching up at once (admission.go); the
+	// zero value is the defaults, Slots < 0 turns it off.
+	Admission Admission
 }
 
 // EdgeStatus is what central knows of one edge's sync link.
@@ -98,6 +101,7 @@ type Server struct {
 	log *slog.Logger
 	ln  *listener
 	m   serverMetrics
+	adm *admission
 
 	mu    sync.Mutex
 	edges map[string]*edgeState
@@ -147,8 +151,10 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		s.log = slog.Default()
 	}
 	s.m = newServerMetrics()
+	s.adm = newAdmission(cfg.Admission)
 	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{s.m.connected, s.m.lag, s.m.outbox, s.m.sent, s.m.applied, s.m.refused} {
+		cs := []prometheus.Collector{s.m.connected, s.m.lag, s.m.outbox, s.m.sent, s.m.applied, s.m.refused}
+		for _, c := range append(cs, s.adm.collectors()...) {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("replication server: register metrics: %w", err)
 			}
@@ -260,6 +266,7 @@ func (s *Server) serveConn(ctx context.Context, c *conn) {
 	}
 	s.connected(sess.uai, +1)
 	defer s.connected(sess.uai, -1)
+	defer s.adm.release(sess.uai)
 	s.log.Info("edge connected", "uai", uai, "epoch", sess.epoch, "remote", c.remoteAddr().String())
 	if s.cfg.Revoked != nil {
 		go s.watchRevoked(ctx, c, sess)
@@ -326,6 +333,16 @@ func (s *Server) hello(ctx context.Context, c *conn, st *stream, uai string, cer
 		s.log.Error("read edge high-water mark", "uai", uai, "err", err)
 		s.refuse(st, CodeInternal, "high-water mark unavailable")
 		return session{}, false
+	}
+	if s.adm.heavy(h.OutboxDepth) {
+		// A full outbox to drain: the session takes a slot from the start.
+		ok, retry := s.adm.wait(ctx, uai, h.OutboxDepth)
+		if !ok {
+			e := busyError(retry)
+			s.refuse(st, e.Code, e.Message)
+			return session{}, false
+		}
+		s.adm.done(uai, "push", h.OutboxDepth)
 	}
 	s.mu.Lock()
 	e := s.edgeLocked(uai)
@@ -398,7 +415,22 @@ func (s *Server) pull(ctx context.Context, st *stream, sess session, p *Pull) Me
 	} else if p.Limit >= maxPullLimit {
 		limit = maxPullLimit
 	}
-	s.pulled(sess.uai, p.Partition, p.Since)
+	var answered *Changes
+	if lag := s.pulled(sess.uai, p.Partition, p.Since); s.adm.heavy(lag) {
+		ok, retry := s.adm.wait(ctx, sess.uai, lag)
+		if !ok {
+			return busyError(retry)
+		}
+		defer func() {
+			// What is left after this answer: the slot frees at once
+			// when nothing heavy is left.
+			rest := lag
+			if answered != nil {
+				rest -= min(lag, answered.Last-p.Since)
+			}
+			s.adm.done(sess.uai, "pull "+p.Partition, rest)
+		}()
+	}
 
 	wait := maxWait
 	if p.WaitMillis < uint64(maxWait/time.Millisecond) {
@@ -414,7 +446,10 @@ func (s *Server) pull(ctx context.Context, st *stream, sess session, p *Pull) Me
 			return &Error{Code: CodeInternal, Message: "changes unavailable"}
 		}
 		if last > p.Since || wait == 0 {
-			return s.changes(sess.uai, p, recs, last, len(recs) >= limit)
+			c := s.changes(sess.uai, p, recs, last, len(recs) >= limit)
+			s.attachDigest(sess.uai, p, c) // digest.go
+			answered = c
+			return c
 		}
 		select {
 		case <-changed:
@@ -459,7 +494,7 @@ func (s *Server) changes(uai string, p *Pull, recs []record.Record, last uint64,
 	return c
 }
 
-func (s *Server) push(ctx context.Context, sess session, p *Push) Message {
+func (s *Server) push(ctx context.Context, sess session, p *Push) (resp Message) {
 	if p.Epoch != sess.epoch {
 		return &Error{Code: CodeForbidden, Message: fmt.Sprintf("epoch %d, session opened with %d", p.Epoch, sess.epoch)}
 	}
@@ -480,6 +515,21 @@ func (s *Server) push(ctx context.Context, sess session, p *Push) Message {
 	}
 	if e := s.checkRevoked(sess); e != nil {
 		return e
+	}
+	if backlog := max(p.Outbox, uint64(len(p.Commands))); s.adm.heavy(backlog) {
+		ok, retry := s.adm.wait(ctx, sess.uai, backlog)
+		if !ok {
+			return busyError(retry)
+		}
+		defer func() {
+			// What is left after this push: the slot frees at once when
+			// nothing heavy is left.
+			rest := backlog
+			if _, ok := resp.(*Ack); ok {
+				rest -= min(backlog, uint64(len(p.Commands)))
+			}
+			s.adm.done(sess.uai, "push", rest)
+		}()
 	}
 	hwm, err := s.cfg.Source.ApplyOutbox(ctx, sess.uai, sess.epoch, p.Commands)
 	if err != nil {
@@ -535,8 +585,9 @@ func (s *Server) connected(uai string, delta int) {
 	}
 }
 
-// pulled records that the edge holds partition up to since.
-func (s *Server) pulled(uai, partition string, since uint64) {
+// pulled records that the edge holds partition up to since, and returns
+// how far behind the partition's head that is.
+func (s *Server) pulled(uai, partition string, since uint64) uint64 {
 	var head uint64
 	if h, ok := s.cfg.Source.(LastSeqer); ok {
 		if v, err := h.LastSeq(partition); err == nil {
@@ -549,8 +600,10 @@ func (s *Server) pulled(uai, partition string, since uint64) {
 	e.since[partition] = since
 	e.lastSeen = time.Now()
 	lag := s.lagLocked(e)
+	behind := s.heads[partition] - min(since, s.heads[partition])
 	s.mu.Unlock()
 	s.m.lag.WithLabelValues(uai).Set(float64(lag))
+	return behind
 }
 
 func (s *Server) lagLocked(e *edgeState) uint64 {
