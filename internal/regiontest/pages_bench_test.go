@@ -3,6 +3,7 @@ package regiontest_test
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,6 +17,10 @@ import (
 	"atrium/internal/regiontest"
 	"atrium/record"
 )
+
+// pagesInflight is how many page requests BenchmarkEdgePages keeps in
+// flight (each loop goes through the 64 users in turn).
+var pagesInflight = flag.Int("pages.inflight", pagesClients, "BenchmarkEdgePages: requests in flight")
 
 // Shape of the lycée the page benchmark loads, and of the load.
 const (
@@ -313,18 +318,21 @@ func BenchmarkEdgePages(b *testing.B) {
 			}
 		}
 
-		lat := make([][]time.Duration, len(clients))
-		failures := make([]int, len(clients))
-		firstErr := make([]string, len(clients))
+		// inflight requests at a time, each loop taking the users in turn:
+		// with fewer loops than users, latency is the server's, not the
+		// queue of a saturating load generator.
+		inflight := min(max(*pagesInflight, 1), len(clients))
+		lat := make([][]time.Duration, inflight)
+		failures := make([]int, inflight)
+		firstErr := make([]string, inflight)
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
 		cpu0 := cpuTime()
 		start := time.Now()
-		for i := range clients {
+		for i := range inflight {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				c := &clients[i]
 				buf := make([]byte, 0, 64<<10)
 				lat[i] = make([]time.Duration, 0, 1<<15)
 				for n := i; ; n++ {
@@ -333,6 +341,7 @@ func BenchmarkEdgePages(b *testing.B) {
 						return
 					default:
 					}
+					c := &clients[(i+n/len(clients[i].pages)*inflight)%len(clients)]
 					path := c.pages[n%len(c.pages)]
 					t0 := time.Now()
 					code, body, err := get(c, path, buf)
@@ -358,7 +367,7 @@ func BenchmarkEdgePages(b *testing.B) {
 
 		var all []time.Duration
 		nerr := 0
-		for i := range clients {
+		for i := range inflight {
 			all = append(all, lat[i]...)
 			nerr += failures[i]
 			if failures[i] > 0 {
