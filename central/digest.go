@@ -49,11 +49,8 @@ func ensureDigests(tx *bbolt.Tx) (bool, error) {
 		return false, nil
 	}
 	parts := tx.Bucket(bucketParts)
-	var names [][]byte
-	if err := parts.ForEachBucket(func(k []byte) error {
-		names = append(names, bytes.Clone(k))
-		return nil
-	}); err != nil {
+	names, err := partitionNames(parts)
+	if err != nil {
 		return false, err
 	}
 	for _, name := range names {

@@ -39,11 +39,8 @@ func ensureIndex(tx *bbolt.Tx, ix termIndex) (bool, error) {
 		return false, nil
 	}
 	parts := tx.Bucket(bucketParts)
-	var names [][]byte
-	if err := parts.ForEachBucket(func(k []byte) error {
-		names = append(names, bytes.Clone(k))
-		return nil
-	}); err != nil {
+	names, err := partitionNames(parts)
+	if err != nil {
 		return false, err
 	}
 	for _, name := range names {
@@ -81,4 +78,15 @@ func ensureIndex(tx *bbolt.Tx, ix termIndex) (bool, error) {
 		}
 	}
 	return true, meta.Put(keyIndex, ix.stamp())
+}
+
+// partitionNames lists the partitions' bucket names, copied so that the
+// caller may write to the buckets while it goes through them.
+func partitionNames(parts *bbolt.Bucket) ([][]byte, error) {
+	var names [][]byte
+	err := parts.ForEachBucket(func(k []byte) error {
+		names = append(names, bytes.Clone(k))
+		return nil
+	})
+	return names, err
 }
