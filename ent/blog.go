@@ -269,19 +269,9 @@ func execBlogComment(tx record.Tx, cmd record.Command) error {
 }
 
 func execBlogDelete(tx record.Tx, cmd record.Command) error {
-	var a BlogDeleteArgs
-	if err := decodeArgs(cmd, &a); err != nil {
-		return err
-	}
-	if !validID(a.ID) || cmd.Partition == "" {
-		return rejectInvalid("Commande mal formée.")
-	}
-	rec, ok, err := tx.Get(cmd.Partition, a.ID)
+	rec, err := deletionTarget(tx, cmd, blogNotFound, KindBlogPost, KindBlogComment)
 	if err != nil {
 		return err
-	}
-	if !ok || (rec.Kind != KindBlogPost && rec.Kind != KindBlogComment) {
-		return record.Reject("not_found", blogNotFound)
 	}
 	if rec.Deleted {
 		return nil // already deleted: a retransmission

@@ -344,19 +344,9 @@ func execCatalogueUpdate(tx record.Tx, cmd record.Command) error {
 }
 
 func execCatalogueRetire(tx record.Tx, cmd record.Command) error {
-	var a CatalogueRetireArgs
-	if err := decodeArgs(cmd, &a); err != nil {
-		return err
-	}
-	if !validID(a.ID) || cmd.Partition == "" {
-		return rejectInvalid("Commande mal formée.")
-	}
-	rec, ok, err := tx.Get(cmd.Partition, a.ID)
+	rec, err := deletionTarget(tx, cmd, catalogueNotFound, KindCatalogueItem)
 	if err != nil {
 		return err
-	}
-	if !ok || rec.Kind != KindCatalogueItem {
-		return record.Reject("not_found", catalogueNotFound)
 	}
 	if rec.Deleted {
 		return nil // already retired: a retransmission

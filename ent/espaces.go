@@ -472,24 +472,14 @@ func execSpaceVersion(tx record.Tx, cmd record.Command) error {
 }
 
 func execSpaceDelete(tx record.Tx, cmd record.Command) error {
-	var a SpaceDeleteArgs
-	if err := decodeArgs(cmd, &a); err != nil {
-		return err
-	}
-	if !validID(a.ID) || cmd.Partition == "" {
-		return rejectInvalid("Commande mal formée.")
-	}
-	rec, ok, err := tx.Get(cmd.Partition, a.ID)
+	rec, err := deletionTarget(tx, cmd, "Document introuvable.", KindSpaceDocument)
 	if err != nil {
 		return err
-	}
-	if !ok || rec.Kind != KindSpaceDocument {
-		return record.Reject("not_found", "Document introuvable.")
 	}
 	if rec.Deleted {
 		return nil // already deleted: a retransmission, or another's delete
 	}
-	d, sp, err := liveDocument(tx, cmd.Partition, a.ID)
+	d, sp, err := liveDocument(tx, cmd.Partition, rec.ID)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package ent
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -141,6 +142,29 @@ func text(s string, max int) bool {
 func validID(id string) bool {
 	_, err := uuid.Parse(id)
 	return err == nil && len(id) == 36
+}
+
+// deletionTarget reads the record a delete command names by its "id"
+// argument in the command's partition, refusing a malformed command and,
+// with notFound, an id that names no record of one of kinds.
+func deletionTarget(tx record.Tx, cmd record.Command, notFound string, kinds ...string) (record.Record, error) {
+	var a struct {
+		ID string `json:"id"`
+	}
+	if err := decodeArgs(cmd, &a); err != nil {
+		return record.Record{}, err
+	}
+	if !validID(a.ID) || cmd.Partition == "" {
+		return record.Record{}, rejectInvalid("Commande mal formée.")
+	}
+	rec, ok, err := tx.Get(cmd.Partition, a.ID)
+	if err != nil {
+		return record.Record{}, err
+	}
+	if !ok || !slices.Contains(kinds, rec.Kind) {
+		return record.Record{}, record.Reject("not_found", notFound)
+	}
+	return rec, nil
 }
 
 // existing reports whether id is already taken in the partition; an item of

@@ -194,19 +194,9 @@ func execHomeworkWrite(tx record.Tx, cmd record.Command) error {
 }
 
 func execHomeworkDelete(tx record.Tx, cmd record.Command) error {
-	var a HomeworkDeleteArgs
-	if err := decodeArgs(cmd, &a); err != nil {
-		return err
-	}
-	if !validID(a.ID) || cmd.Partition == "" {
-		return rejectInvalid("Commande mal formée.")
-	}
-	prev, ok, err := tx.Get(cmd.Partition, a.ID)
+	prev, err := deletionTarget(tx, cmd, "Entrée du cahier de textes introuvable.", KindHomework)
 	if err != nil {
 		return err
-	}
-	if !ok || prev.Kind != KindHomework {
-		return record.Reject("not_found", "Entrée du cahier de textes introuvable.")
 	}
 	if prev.Deleted {
 		return nil // already deleted: a retransmission
