@@ -125,7 +125,21 @@ func TestPurgeLocal(t *testing.T) {
 		t.Errorf("audit entries left after keeping nothing (-want +got):\n%s", diff)
 	}
 
-	for _, p := range []string{testUAI, record.Region, record.AuditPartition(otherUAI)} {
+	// The lycée's usage statistics are purged the same way (their ids
+	// carry their day).
+	usage := record.UsagePartition(testUAI)
+	seed(t, s, []record.Record{
+		{Partition: usage, ID: v7(old, 0), Kind: "usage", Body: []byte(`{}`)},
+		{Partition: usage, ID: v7(now, 1), Kind: "usage", Body: []byte(`{}`)},
+	})
+	if got, err := s.PurgeLocal(usage, cutoff, nil); err != nil || got != 1 {
+		t.Errorf("PurgeLocal(%s) = %d, %v, want 1, nil", usage, got, err)
+	}
+	if diff := cmp.Diff([]string{v7(now, 1)}, scanIDs(t, s, usage, "usage")); diff != "" {
+		t.Errorf("usage records left (-want +got):\n%s", diff)
+	}
+
+	for _, p := range []string{testUAI, record.Region, record.AuditPartition(otherUAI), record.UsagePartition(otherUAI)} {
 		if got, err := s.PurgeLocal(p, now, nil); !errors.Is(err, ErrForeignPartition) || got != 0 {
 			t.Errorf("PurgeLocal(%s) = %d, %v, want 0, ErrForeignPartition", p, got, err)
 		}

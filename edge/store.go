@@ -718,8 +718,8 @@ const purgeChunk = 1000
 // Any other partition is refused with ErrForeignPartition: the lycée's
 // records change only through commands and central's feed.
 func (s *Store) PurgeLocal(partition string, cutoff time.Time, keep func(record.Record) bool) (int, error) {
-	if partition != record.AuditPartition(s.uai) {
-		return 0, fmt.Errorf("%w: purge %s: only the lycée's audit trail is purged locally", ErrForeignPartition, partition)
+	if partition != record.AuditPartition(s.uai) && partition != record.UsagePartition(s.uai) {
+		return 0, fmt.Errorf("%w: purge %s: only the lycée's audit trail and usage statistics are purged locally", ErrForeignPartition, partition)
 	}
 	prefix := join(partition, "")
 	var after []byte // the last key examined; nil before the first

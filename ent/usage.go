@@ -59,8 +59,8 @@ import (
 // counts twice.
 //
 // Days are in Paris time. Retention: UsageRetention (366 days); central's
-// audit purge removes older days too (auditpurge.go). An edge's local
-// copies are not purged yet (docs/usage.md).
+// audit purge removes older days too (auditpurge.go); an edge deletes its
+// local copies with its audit entries (docs/usage.md).
 
 // National service labels, as the académies' usage reports name them.
 const (

@@ -212,11 +212,18 @@ func (e *Edge) purgeAuditLoop(ctx context.Context, log *slog.Logger) {
 // PurgeAudit deletes the entries of the lycée's audit trail recorded at
 // this edge that passed their retention at now (ent.AuditCutoff), and
 // returns how many went. Central keeps, and purges, its own copies.
+// The lycée's usage statistics recorded here go too once past theirs
+// (ent.UsageCutoff; their ids carry their day).
 func (e *Edge) PurgeAudit(now time.Time) (int, error) {
 	cutoff := ent.AuditCutoff(now)
-	return e.Node.Store().PurgeLocal(record.AuditPartition(e.UAI), cutoff, func(rec record.Record) bool {
+	n, err := e.Node.Store().PurgeLocal(record.AuditPartition(e.UAI), cutoff, func(rec record.Record) bool {
 		return !rec.Deleted && !ent.AuditExpired(rec, cutoff)
 	})
+	if err != nil {
+		return n, err
+	}
+	m, err := e.Node.Store().PurgeLocal(record.UsagePartition(e.UAI), ent.UsageCutoff(now), nil)
+	return n + m, err
 }
 
 // URL is the edge's HTTP base URL.
