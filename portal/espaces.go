@@ -381,19 +381,6 @@ func (p *Portal) apiSpaceDocumentGet(w http.ResponseWriter, r *http.Request, s *
 	writeJSON(w, http.StatusOK, toAPISpaceDocument(d))
 }
 
-// apiUploadForm reads a multipart upload of the API. It needs the token
-// in the Authorization header, which no cross-site form can send: a
-// cookie alone does not upload.
-func apiUploadForm(w http.ResponseWriter, r *http.Request) error {
-	if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
-		return record.Reject("forbidden", "Un dépôt par l'API exige le jeton de session (Authorization: Bearer).")
-	}
-	if err := parsePost(w, r); err != nil || r.MultipartForm == nil {
-		return record.Reject("invalid", "Le corps de la requête doit être un formulaire multipart/form-data avec un champ file.")
-	}
-	return nil
-}
-
 func (p *Portal) apiSpaceDeposit(w http.ResponseWriter, r *http.Request, s *session) {
 	id := r.PathValue("id")
 	if _, err := p.cfg.Service.MemberSpace(r.Context(), s.user, id); err != nil {

@@ -34,6 +34,21 @@ func parsePost(w http.ResponseWriter, r *http.Request) error {
 	return r.ParseForm()
 }
 
+// apiUploadForm reads a multipart upload of the API. It needs the token
+// in the Authorization header, which no cross-site form can send: a
+// cookie alone does not upload (a cross-site form may post multipart
+// without a preflight, so the JSON API's content-type check does not
+// protect it).
+func apiUploadForm(w http.ResponseWriter, r *http.Request) error {
+	if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
+		return record.Reject("forbidden", "Un dépôt par l'API exige le jeton de session (Authorization: Bearer).")
+	}
+	if err := parsePost(w, r); err != nil || r.MultipartForm == nil {
+		return record.Reject("invalid", "Le corps de la requête doit être un formulaire multipart/form-data avec un champ file.")
+	}
+	return nil
+}
+
 // storeUpload stores the file posted in the form field into partition on
 // behalf of s's user. ok=false when the form carries no file there.
 func (p *Portal) storeUpload(r *http.Request, s *session, field, partition string) (ref ent.FileRef, ok bool, err error) {

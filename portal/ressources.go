@@ -340,15 +340,11 @@ func (p *Portal) apiCatalogueArgs(w http.ResponseWriter, r *http.Request, s *ses
 	var in apiRessourceIn
 	var file *ent.FileRef
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
-		// A cross-site form can post multipart: only same-origin ones pass.
-		if !sameOrigin(r) {
-			return ent.CatalogueArgs{}, record.Reject("forbidden", "Requête d'origine inconnue.")
-		}
 		if !ent.CanPublishCatalogue(s.user) {
 			return ent.CatalogueArgs{}, record.Reject("forbidden", "Votre profil ne permet pas de publier des ressources.")
 		}
-		if err := parsePost(w, r); err != nil {
-			return ent.CatalogueArgs{}, record.Reject("invalid", "Corps multipart illisible.")
+		if err := apiUploadForm(w, r); err != nil {
+			return ent.CatalogueArgs{}, err
 		}
 		dec := json.NewDecoder(strings.NewReader(r.PostForm.Get("metadata")))
 		dec.DisallowUnknownFields()

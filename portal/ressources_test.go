@@ -244,6 +244,21 @@ func TestRessourcesAPI(t *testing.T) {
 		t.Fatalf("POST multipart = %d %+v, want 201 with a %d-byte file", resp.StatusCode, created, len(data))
 	}
 
+	// The session cookie alone does not upload: a cross-site form could
+	// post this multipart body.
+	ct, body = multipartBody(t, url.Values{"metadata": {string(meta)}}, "file", "autre.odt", data)
+	req, _ = http.NewRequest("POST", e.srv.URL+"/api/v1/catalogue", body)
+	req.Header.Set("Content-Type", ct)
+	req.Header.Set("Cookie", "atrium_session="+paul)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("POST multipart with the cookie only = %d, want 403", resp.StatusCode)
+	}
+
 	code, out = apiCall(t, e, "GET", "/api/v1/catalogue", lea, nil)
 	if lycee, _ := out["lycee"].([]any); code != http.StatusOK || len(lycee) != 2 {
 		t.Errorf("student lists = %d, %d lycée items; want 200, 2", code, len(lycee))
