@@ -82,6 +82,9 @@ func encodeEntry(en entry) []byte {
 		b = binenc.AppendString(b, en.UAI)
 		b = binenc.AppendVarint(b, en.Time)
 		b = binenc.AppendString(b, en.Reason)
+	case entryPurgeTombstones:
+		b = binenc.AppendVarint(b, en.Time)
+		b = binenc.AppendUvarint(b, en.Limit)
 	}
 	return b
 }
@@ -96,7 +99,8 @@ func decodeEntry(b []byte) (entry, error) {
 		return en, corrupt("entry", err)
 	}
 	switch en.Type {
-	case entryExecCommands, entryEdgeOutbox, entrySetSecrets, entryAddEnrolToken, entryConsumeEnrolToken, entryRevokeEdge:
+	case entryExecCommands, entryEdgeOutbox, entrySetSecrets, entryAddEnrolToken, entryConsumeEnrolToken, entryRevokeEdge,
+		entryPurgeTombstones:
 	default:
 		return en, fmt.Errorf("%w %d", errUnknownEntry, en.Type)
 	}
@@ -137,6 +141,9 @@ func decodeEntry(b []byte) (entry, error) {
 		en.UAI = d.String(binenc.NoLimit)
 		en.Time = d.Varint()
 		en.Reason = d.String(binenc.NoLimit)
+	case entryPurgeTombstones:
+		en.Time = d.Varint()
+		en.Limit = d.Uvarint()
 	}
 	if err := d.End(); err != nil {
 		return entry{Type: en.Type}, corrupt("entry", err)

@@ -10,8 +10,9 @@ import (
 )
 
 // Each partition keeps its convergence digest (record.Digest: the XOR of
-// record.DigestOf over its records, tombstones included) under "digest" in
-// its bucket. Put folds the replaced version out and the new one in, in
+// record.DigestOf over its records; a tombstone contributes nothing, so
+// purging one past the horizon leaves the digest as it is: horizon.go)
+// under "digest" in its bucket. Put folds the replaced version out and the new one in, in
 // the transaction that writes the record; a state file whose digests were
 // made by another format (or none: a snapshot taken before they existed)
 // has them rebuilt when it is opened, as the term index is (index.go).
@@ -20,8 +21,8 @@ import (
 // DESIGN.md, "Proof of convergence").
 
 // digestFormat is the definition of the stored digests: a change rebuilds
-// them.
-const digestFormat = "1"
+// them. 1: tombstones included; 2: live records only.
+const digestFormat = "2"
 
 // foldDigest replaces the partition's digest of the record's previous
 // version (if had) by that of r.

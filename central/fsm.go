@@ -28,6 +28,8 @@ const (
 	entrySetSecrets        byte = 3 // cluster secrets, applied only if absent
 	entryAddEnrolToken     byte = 4 // a one-time enrolment token
 	entryConsumeEnrolToken byte = 5 // use an enrolment token, at a time stamped by the proposer
+	// 6 is entryRevokeEdge (revoke.go).
+	entryPurgeTombstones byte = 7 // drop tombstones deleted before a cutoff stamped by the proposer (horizon.go)
 )
 
 // KindNotice is the kind of the record that tells the author of a command
@@ -42,8 +44,9 @@ type entry struct {
 	Epoch     uint64           // EdgeOutbox
 	Secrets   Secrets          // SetSecrets
 	TokenHash string           // tokens
-	Time      int64            // AddEnrolToken: expiry; ConsumeEnrolToken, RevokeEdge: now (unix ms)
+	Time      int64            // AddEnrolToken: expiry; ConsumeEnrolToken, RevokeEdge: now; PurgeTombstones: cutoff (unix ms)
 	Reason    string           // RevokeEdge
+	Limit     uint64           // PurgeTombstones: feed entries examined at most
 }
 
 // wireError is an error as the state machine returns it and as it crosses
@@ -94,6 +97,10 @@ type result struct {
 	HWM  uint64       `json:"hwm,omitempty"`  // EdgeOutbox
 	UAI  string       `json:"uai,omitempty"`  // ConsumeEnrolToken
 	Err  *wireError   `json:"err,omitempty"`  // the entry as a whole
+	// PurgeTombstones: tombstones removed, and whether the limit stopped
+	// the walk before the cutoff (the leader proposes again).
+	Purged uint64 `json:"purged,omitempty"`
+	More   bool   `json:"more,omitempty"`
 }
 
 // fsm is the bbolt state machine. Raft calls ApplyBatch, Snapshot and
@@ -108,6 +115,7 @@ type fsm struct {
 	db *bbolt.DB
 
 	applied atomic.Uint64
+	purged  atomic.Uint64 // tombstones removed past the horizon (horizon.go)
 	nmu     sync.Mutex
 	notify  chan struct{} // closed and replaced after each applied batch
 }
@@ -259,6 +267,8 @@ func (f *fsm) applyEntry(st *txState, l *raft.Log) (*result, error) {
 		return consumeToken(tx, en)
 	case entryRevokeEdge:
 		return applyRevoke(tx, en)
+	case entryPurgeTombstones:
+		return f.applyPurge(st, en) // horizon.go
 	}
 	return nil, fmt.Errorf("entry type %d decoded but not applied", en.Type)
 }

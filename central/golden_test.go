@@ -63,6 +63,8 @@ func goldens() []golden {
 			entry{Type: entryConsumeEnrolToken, TokenHash: "9f86d081884c7d659a2feaa0c55ad015", Time: 1735700000000}),
 		entryGolden("entry-6-revoke-edge.v1.golden", "raft entry 6 RevokeEdge, entry format 1 (Time: now at the proposer, unix ms; Reason)",
 			entry{Type: entryRevokeEdge, UAI: "0130040Y", Time: 1735700000000, Reason: "vol signalé"}),
+		entryGolden("entry-7-purge-tombstones.v1.golden", "raft entry 7 PurgeTombstones, entry format 1 (Time: cutoff stamped by the proposer, unix ms; Limit)",
+			entry{Type: entryPurgeTombstones, Time: 1732665600000, Limit: 10000}),
 		{"revocation.v1.golden", "stored edge revocation (bucket revoked, key UAI), revocation format 1", goldenRevocation,
 			encodeRevocation(goldenRevocation), func(b []byte) (any, error) { return decodeRevocation(goldenRevocation.UAI, b) }},
 		{"token.v1.golden", "stored enrolment token (bucket tokens), token format 1", goldenToken,

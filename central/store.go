@@ -22,9 +22,12 @@ import (
 //	                         "digest"  -> format of the partitions' digests (digestFormat);
 //	                                      they are rebuilt at open when it differs
 //	parts/<partition>/       "last"    -> last sequence number of the partition
-//	                         "digest"  -> record.Digest of its records, tombstones
-//	                                      included (digest.go)
-//	parts/<partition>/r      id -> encoded record (tombstones included)
+//	                         "digest"  -> record.Digest of its live records (digest.go)
+//	                         "floor"   -> highest sequence number whose change may be
+//	                                      missing from the feed: the last tombstone
+//	                                      purged past the horizon (horizon.go); absent: 0
+//	                         "purged"  -> sequence up to which the purge has walked s
+//	parts/<partition>/r      id -> encoded record (tombstones included, until purged)
 //	parts/<partition>/s      seq (8 bytes BE) -> id; only each record's latest change
 //	parts/<partition>/k      kind 0x00 id -> "" for live records (Scan, newest id first)
 //	parts/<partition>/t      kind 0x00 term 0x00 id -> "" for each index term of a live

@@ -33,7 +33,7 @@ import (
 // Layout:
 //
 //	digests: partition -> record.Digest (16 bytes)
-//	staging: partition \0 id -> encoded record (a repair in progress)
+//	staging: partition \0 id -> encoded record (a repair or a snapshot in progress)
 //	meta "digest" -> digestFormat; the digests are rebuilt at open when it differs
 var (
 	bucketDigests = []byte("digests")
@@ -43,8 +43,9 @@ var (
 )
 
 // digestFormat is the definition of the stored digests: a change rebuilds
-// them at open.
-const digestFormat = "1"
+// them at open. 1: tombstones included; 2: live records only (a
+// tombstone's record.DigestOf is zero).
+const digestFormat = "2"
 
 // foldDigest replaces, in partition's digest, the record stored at self
 // (if any) by rec (nil: the record is removed).
@@ -53,7 +54,11 @@ func (r *reader) foldDigest(partition string, self []byte, rec *record.Record) e
 	if err != nil {
 		return fmt.Errorf("%w: digest of %s: %w", ErrCorrupt, partition, err)
 	}
-	if old := r.records.Get(self); old != nil {
+	old, err := r.recordBytes(self) // seal.go
+	if err != nil {
+		return err
+	}
+	if old != nil {
 		od, err := record.DigestOfEncoded(old)
 		if err != nil {
 			return fmt.Errorf("%w: record %q: %w", ErrCorrupt, self, err)
@@ -68,9 +73,13 @@ func (r *reader) foldDigest(partition string, self []byte, rec *record.Record) e
 
 // rebuildDigests computes every partition's digest from the records: a
 // file written before the digests existed, or by another digestFormat.
-func rebuildDigests(tx *bolt.Tx) error {
+func rebuildDigests(tx *bolt.Tx, sl *sealer) error {
 	ds := map[string]record.Digest{}
 	err := tx.Bucket(bucketRecords).ForEach(func(k, v []byte) error {
+		v, err := sl.open(bucketRecords, k, v)
+		if err != nil {
+			return err
+		}
 		partition, _, ok := bytes.Cut(k, []byte{0})
 		if !ok {
 			return fmt.Errorf("%w: record key %q", ErrCorrupt, k)
@@ -125,7 +134,7 @@ func (s *Store) Digest(partition string) (record.Digest, uint64, bool, error) {
 				return fmt.Errorf("%w: checkpoint of %s", ErrCorrupt, partition)
 			}
 		}
-		settled = partition != s.uai || newUndoTx(tx).empty()
+		settled = partition != s.uai || newUndoTx(tx, s.sealer).empty()
 		return nil
 	})
 	if err != nil {
@@ -143,6 +152,10 @@ func (s *Store) RecomputeDigest(partition string) (record.Digest, error) {
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketRecords).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			v, err := s.sealer.open(bucketRecords, k, v)
+			if err != nil {
+				return err
+			}
 			e, err := record.DigestOfEncoded(v)
 			if err != nil {
 				return fmt.Errorf("%w: record %q: %w", ErrCorrupt, k, err)
@@ -186,7 +199,8 @@ func (s *Store) StageChanges(partition string, recs []record.Record) error {
 		b := tx.Bucket(bucketStaging)
 		b.FillPercent = appendFill
 		for _, r := range recs {
-			if err := b.Put(join(r.Partition, r.ID), record.AppendRecord(nil, r)); err != nil {
+			k := join(r.Partition, r.ID)
+			if err := b.Put(k, s.sealer.seal(bucketStaging, k, record.AppendRecord(nil, r))); err != nil {
 				return err
 			}
 		}
@@ -213,55 +227,76 @@ func (s *Store) SwapStaged(partition string, checkpoint uint64) (bool, error) {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		swapped = false
 		staging := tx.Bucket(bucketStaging)
-		if partition == s.uai && !newUndoTx(tx).empty() {
+		if partition == s.uai && !newUndoTx(tx, s.sealer).empty() {
 			return clearStaging(staging, partition)
 		}
-		rd := newReader(tx, s.idx)
-		prefix := join(partition, "")
-		var drop []record.Record
-		c := rd.records.Cursor()
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			if staging.Get(k) != nil {
-				continue
-			}
-			rec, err := record.DecodeRecord(v)
-			if err != nil {
-				return fmt.Errorf("%w: record %q: %w", ErrCorrupt, k, err)
-			}
-			drop = append(drop, rec)
-		}
-		for _, rec := range drop {
-			if err := rd.remove(rec); err != nil {
-				return fmt.Errorf("drop %s: %w", rec.ID, err)
-			}
-		}
-		sc := staging.Cursor()
-		for k, v := sc.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = sc.Next() {
-			if bytes.Equal(rd.records.Get(k), v) {
-				continue
-			}
-			rec, err := record.DecodeRecord(v)
-			if err != nil {
-				return fmt.Errorf("%w: staged record %q: %w", ErrCorrupt, k, err)
-			}
-			old, hadOld, err := rd.getIndexed(rec.Partition, rec.ID)
-			if err != nil {
-				return err
-			}
-			if err := rd.put(rec, old, hadOld); err != nil {
-				return fmt.Errorf("put %s: %w", rec.ID, err)
-			}
-		}
-		if err := clearStaging(staging, partition); err != nil {
+		if err := swapStaged(tx, newReader(tx, s.idx, s.sealer), partition, checkpoint); err != nil {
 			return err
 		}
 		swapped = true
-		return tx.Bucket(bucketCheckpoints).Put([]byte(partition), u64(checkpoint))
+		return nil
 	})
 	if err != nil {
 		return false, fmt.Errorf("edge: swap staged records of %s: %w", partition, err)
 	}
 	return swapped, nil
+}
+
+// swapStaged replaces partition's records by the staged ones, sets its
+// checkpoint and empties its staging area, in tx.
+func swapStaged(tx *bolt.Tx, rd *reader, partition string, checkpoint uint64) error {
+	staging := tx.Bucket(bucketStaging)
+	prefix := join(partition, "")
+	var drop []record.Record
+	c := rd.records.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if staging.Get(k) != nil {
+			continue
+		}
+		v, err := rd.sealer.open(bucketRecords, k, v)
+		if err != nil {
+			return err
+		}
+		rec, err := record.DecodeRecord(v)
+		if err != nil {
+			return fmt.Errorf("%w: record %q: %w", ErrCorrupt, k, err)
+		}
+		drop = append(drop, rec)
+	}
+	for _, rec := range drop {
+		if err := rd.remove(rec); err != nil {
+			return fmt.Errorf("drop %s: %w", rec.ID, err)
+		}
+	}
+	sc := staging.Cursor()
+	for k, v := sc.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = sc.Next() {
+		v, err := rd.sealer.open(bucketStaging, k, v)
+		if err != nil {
+			return err
+		}
+		cur, err := rd.recordBytes(k) // seal.go: sealed values differ by their nonces
+		if err != nil {
+			return err
+		}
+		if bytes.Equal(cur, v) {
+			continue
+		}
+		rec, err := record.DecodeRecord(v)
+		if err != nil {
+			return fmt.Errorf("%w: staged record %q: %w", ErrCorrupt, k, err)
+		}
+		old, hadOld, err := rd.getIndexed(rec.Partition, rec.ID)
+		if err != nil {
+			return err
+		}
+		if err := rd.put(rec, old, hadOld); err != nil {
+			return fmt.Errorf("put %s: %w", rec.ID, err)
+		}
+	}
+	if err := clearStaging(staging, partition); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketCheckpoints).Put([]byte(partition), u64(checkpoint))
 }
 
 // clearStaging deletes partition's staged records.

@@ -233,7 +233,7 @@ func TestCorruptedEdgeRepaired(t *testing.T) {
 	// one it did.
 	bogus := record.Record{Partition: testUAI, ID: record.NewID(), Kind: "news", Seq: 2, Body: []byte(`{"titre":"Fantôme"}`)}
 	err = store.db.Update(func(tx *bolt.Tx) error {
-		rd := newReader(tx, store.idx)
+		rd := newReader(tx, store.idx, store.sealer)
 		if err := rd.put(bogus, record.Record{}, false); err != nil {
 			return err
 		}

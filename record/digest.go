@@ -15,16 +15,21 @@ const DigestSize = 16
 
 // Digest is the convergence digest of a set of records: the XOR of
 // DigestOf over them. XOR makes it independent of order and incremental:
-// replacing a record old by new is d.Replace(old, new), one operation.
-// The zero Digest is the empty set's.
+// replacing a record old by new is d.Xor(DigestOf(old)) then
+// d.Xor(DigestOf(new)). The zero Digest is the empty set's.
+//
+// Only live records count: a tombstone's DigestOf is the zero Digest, so
+// "deleted" and "absent" digest alike, as they read alike. Central purges
+// tombstones older than its horizon, and an edge may keep or drop its
+// copies of them, without either digest changing.
 type Digest [DigestSize]byte
 
 // DigestOf returns the digest of one record: SHA-256 over its partition,
-// id, kind, key, tombstone flag, feed sequence number and body, each
-// length-prefixed, truncated to DigestSize. The version is left out on
-// purpose: an edge's copy of a record that central accepted without a
-// change keeps its local version stamp but holds central's content and
-// sequence number.
+// id, kind, key, feed sequence number and body, each length-prefixed,
+// truncated to DigestSize; the zero Digest for a tombstone (it contributes
+// nothing to a set's digest). The version is left out on purpose: an
+// edge's copy of a record that central accepted without a change keeps its
+// local version stamp but holds central's content and sequence number.
 func DigestOf(r Record) Digest {
 	return digestOf(r.Partition, r.ID, r.Kind, r.Key, r.Deleted, r.Seq, r.Body)
 }
@@ -56,17 +61,16 @@ func DigestOfEncoded(b []byte) (Digest, error) {
 }
 
 func digestOf[S string | []byte](partition, id, kind, key S, deleted bool, seq uint64, body []byte) Digest {
+	if deleted {
+		return Digest{}
+	}
 	h := sha256.New()
 	b := make([]byte, 0, 128)
 	for _, f := range [...]S{partition, id, kind, key} {
 		b = binary.AppendUvarint(b, uint64(len(f)))
 		b = append(b, f...)
 	}
-	if deleted {
-		b = append(b, 1)
-	} else {
-		b = append(b, 0)
-	}
+	b = append(b, 0) // the tombstone flag of format 1, kept so that live records digest as before
 	b = binary.AppendUvarint(b, seq)
 	b = binary.AppendUvarint(b, uint64(len(body)))
 	h.Write(b)

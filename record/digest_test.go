@@ -45,7 +45,6 @@ func TestDigestFields(t *testing.T) {
 		"id":        func(r *Record) { r.ID = "id2" },
 		"kind":      func(r *Record) { r.Kind = "k2" },
 		"key":       func(r *Record) { r.Key = "" },
-		"deleted":   func(r *Record) { r.Deleted = true },
 		"seq":       func(r *Record) { r.Seq = 8 },
 		"body":      func(r *Record) { r.Body = []byte("bodz") },
 		"shift":     func(r *Record) { r.ID, r.Kind = "idk", "" }, // length prefixes keep fields apart
@@ -79,5 +78,30 @@ func TestDigestOfEncoded(t *testing.T) {
 	}
 	if _, err := DigestOfEncoded([]byte{1, 2}); err == nil {
 		t.Errorf("DigestOfEncoded(garbage) = nil error, want one")
+	}
+}
+
+// A tombstone contributes nothing: a set holding it digests as the set
+// without it, so purging tombstones changes no digest.
+func TestDigestTombstoneIsAbsent(t *testing.T) {
+	live := Record{Partition: "p", ID: "a", Kind: "news", Seq: 3, Body: []byte(`{"t":1}`)}
+	dead := Record{Partition: "p", ID: "b", Kind: "news", Seq: 4, Deleted: true, Body: []byte(`{}`)}
+	if got := DigestOf(dead); got != (Digest{}) {
+		t.Errorf("DigestOf(tombstone) = %v, want the zero digest", got)
+	}
+	if got, err := DigestOfEncoded(AppendRecord(nil, dead)); err != nil || got != (Digest{}) {
+		t.Errorf("DigestOfEncoded(tombstone) = %v, %v; want the zero digest", got, err)
+	}
+	var with, without Digest
+	with.Xor(DigestOf(live))
+	with.Xor(DigestOf(dead))
+	without.Xor(DigestOf(live))
+	if with != without {
+		t.Errorf("digest with a tombstone = %v, without it %v; want equal", with, without)
+	}
+	deleted := live
+	deleted.Deleted = true
+	if DigestOf(deleted) == DigestOf(live) {
+		t.Errorf("deleting a record left its digest unchanged")
 	}
 }

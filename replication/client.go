@@ -61,6 +61,13 @@ type ClientConfig struct {
 	Registerer prometheus.Registerer // nil = no metrics registered
 	MinBackoff time.Duration         // first reconnect delay bound; 0 = 200ms
 	MaxBackoff time.Duration         // largest reconnect delay bound; 0 = 10s
+	// PullLimit is the most records asked for in one Pull (a page of a
+	// catch-up, a repair or a snapshot); 0 = 5000 (central serves at most
+	// that many).
+	PullLimit int
+	// WAN caps the edge's QUIC traffic and counts its bytes (shaper.go);
+	// nil = no cap, not counted.
+	WAN *WAN
 }
 
 // ClientStatus is the state of an edge's sync link.
@@ -70,6 +77,9 @@ type ClientStatus struct {
 	LastSync    time.Time         `json:"lastSync"`         // last Changes or Ack received
 	Checkpoints map[string]uint64 `json:"checkpoints"`
 	Digest      DigestStatus      `json:"digest"` // the lycée's partition against central's (digest.go)
+	// Snapshots are the snapshots taken or in progress, by partition
+	// (snapshot.go); absent for a partition that never needed one.
+	Snapshots map[string]SnapshotStatus `json:"snapshots,omitempty"`
 }
 
 // Client keeps an edge in sync with central: it pulls the feed of its
@@ -81,11 +91,13 @@ type Client struct {
 
 	connected prometheus.Gauge
 	applied   prometheus.Counter
-	dm        digestMetrics // digest.go
+	dm        digestMetrics   // digest.go
+	sm        snapshotMetrics // snapshot.go
 
-	mu     sync.Mutex
-	status ClientStatus
-	digest DigestStatus
+	mu        sync.Mutex
+	status    ClientStatus
+	digest    DigestStatus
+	snapshots map[string]SnapshotStatus
 }
 
 // NewClient validates cfg.
@@ -119,14 +131,17 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		applied: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "atrium_edge_records_applied_total", Help: "Records received from central and applied locally.",
 		}),
-		status: ClientStatus{Checkpoints: map[string]uint64{}},
-		dm:     newDigestMetrics(),
+		status:    ClientStatus{Checkpoints: map[string]uint64{}},
+		dm:        newDigestMetrics(),
+		sm:        newSnapshotMetrics(),
+		snapshots: map[string]SnapshotStatus{},
 	}
 	if c.log == nil {
 		c.log = slog.Default()
 	}
 	if cfg.Registerer != nil {
-		for _, m := range append([]prometheus.Collector{c.connected, c.applied}, c.dm.collectors()...) {
+		ms := append([]prometheus.Collector{c.connected, c.applied}, c.dm.collectors()...)
+		for _, m := range append(ms, c.sm.collectors()...) {
 			if err := cfg.Registerer.Register(m); err != nil {
 				return nil, fmt.Errorf("replication client: register metrics: %w", err)
 			}
@@ -149,7 +164,18 @@ func (c *Client) Status() ClientStatus {
 	st := c.status
 	st.Checkpoints = maps.Clone(c.status.Checkpoints)
 	st.Digest = c.digest
+	if len(c.snapshots) > 0 {
+		st.Snapshots = maps.Clone(c.snapshots)
+	}
 	return st
+}
+
+// pullLimit is the page size of the client's Pulls.
+func (c *Client) pullLimit() int {
+	if c.cfg.PullLimit > 0 {
+		return c.cfg.PullLimit
+	}
+	return pullLimit
 }
 
 // Serve keeps the edge in sync until ctx is cancelled, then returns nil.
@@ -244,7 +270,7 @@ func (c *Client) connectOnce(ctx context.Context, first int) (int, bool, error) 
 func (c *Client) open(ctx context.Context, addr string) (*conn, uint64, error) {
 	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
-	cn, err := dial(dctx, addr, c.cfg.TLS)
+	cn, err := dialWAN(dctx, addr, c.cfg.TLS, c.cfg.WAN)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -308,6 +334,15 @@ func (c *Client) pullLoop(ctx context.Context, cn *conn, partition string) error
 		return fmt.Errorf("read checkpoint of %s: %w", partition, err)
 	}
 	c.setCheckpoint(partition, since)
+	// A snapshot left unfinished by an earlier session (or run of the
+	// edge) is resumed before anything else (snapshot.go).
+	if pending, err := c.pendingSnapshot(partition); err != nil {
+		return err
+	} else if pending {
+		if since, err = c.snapshot(ctx, cn, partition, errors.New("snapshot in progress")); err != nil {
+			return err
+		}
+	}
 	type pulled struct {
 		resp Message
 		err  error
@@ -315,7 +350,7 @@ func (c *Client) pullLoop(ctx context.Context, cn *conn, partition string) error
 	fetch := func(from uint64) chan pulled {
 		ch := make(chan pulled, 1) // the goroutine never blocks, even if the loop has returned
 		go func() {
-			resp, err := call(ctx, cn, &Pull{Partition: partition, Since: from, Limit: pullLimit, WaitMillis: uint64(pullWait / time.Millisecond), WantDigest: c.wantDigest(partition)}, pullWait+callTimeout)
+			resp, err := call(ctx, cn, &Pull{Partition: partition, Since: from, Limit: uint64(c.pullLimit()), WaitMillis: uint64(pullWait / time.Millisecond), WantDigest: c.wantDigest(partition)}, pullWait+callTimeout)
 			ch <- pulled{resp, err}
 		}()
 		return ch
@@ -327,6 +362,15 @@ func (c *Client) pullLoop(ctx context.Context, cn *conn, partition string) error
 		case p = <-next:
 		case <-ctx.Done():
 			return ctx.Err()
+		}
+		if errors.Is(p.err, ErrHorizon) {
+			// Deletions after the checkpoint are no longer in the feed:
+			// take the partition whole (snapshot.go).
+			if since, err = c.snapshot(ctx, cn, partition, p.err); err != nil {
+				return err
+			}
+			next = fetch(since)
+			continue
 		}
 		if p.err != nil {
 			return fmt.Errorf("pull %s: %w", partition, p.err)
@@ -564,8 +608,11 @@ func call(ctx context.Context, cn *conn, req Message, timeout time.Duration) (Me
 	}
 	if e, ok := resp.(*Error); ok {
 		re := &RemoteError{Code: e.Code, Message: e.Message}
-		if e.Code == CodeBusy {
+		switch e.Code {
+		case CodeBusy:
 			re.RetryAfter = parseRetryAfter(e.Message)
+		case CodeHorizon:
+			re.Floor = parseFloor(e.Message) // snapshot.go
 		}
 		return nil, re
 	}

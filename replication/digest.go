@@ -146,7 +146,7 @@ func (c *Client) repair(ctx context.Context, cn *conn, partition string, cp uint
 	var since uint64
 	var central []byte
 	for {
-		resp, err := call(ctx, cn, &Pull{Partition: partition, Since: since, Limit: pullLimit, WantDigest: true}, callTimeout)
+		resp, err := call(ctx, cn, &Pull{Partition: partition, Since: since, Limit: uint64(c.pullLimit()), WantDigest: true}, callTimeout)
 		if errors.Is(err, ErrBusy) {
 			c.log.Info("partition repair postponed: central busy", "partition", partition)
 			return cp, nil

@@ -15,6 +15,9 @@ import (
 func digestMessages() []Message {
 	return []Message{
 		&Pull{Partition: "0130040Y", Since: 17, Limit: 2000, WaitMillis: 20000, WantDigest: true},
+		// A page of a snapshot (snapshot.go): flags byte 3, then the floor.
+		&Pull{Partition: "0130040Y", Since: 300, Limit: 2000, WantDigest: true, Snapshot: true, SnapshotFloor: 250},
+		&Pull{Partition: "region", Snapshot: true},
 		&Changes{Partition: "0130040Y", Last: 99, Digest: bytes.Repeat([]byte{0xab}, record.DigestSize), Records: []record.Record{
 			{Partition: "0130040Y", ID: "0190d5a0-0000-7000-8000-000000000001", Kind: "news", Seq: 99, Body: []byte(`{}`)},
 		}},
@@ -54,7 +57,10 @@ func TestDigestFieldsRejected(t *testing.T) {
 	}
 	for name, b := range map[string][]byte{
 		"pull asks with 0":         withTail(pull, 0),
-		"pull asks with 2":         withTail(pull, 2),
+		"pull asks with 2":         withTail(pull, 2), // a snapshot's, without its floor
+		"pull asks with 4":         withTail(pull, 4, 0),
+		"pull floor not minimal":   withTail(pull, 2, 0x80, 0),
+		"pull floor and more":      withTail(pull, 2, 1, 0),
 		"pull asks twice":          withTail(pull, 1, 1),
 		"changes empty digest":     withTail(changes, 0),
 		"changes short digest":     withTail(changes, append([]byte{4}, 1, 2, 3, 4)...),

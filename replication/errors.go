@@ -31,6 +31,11 @@ var (
 	// edge now: it is to come back after the RemoteError's RetryAfter,
 	// which is not a failure (the client's backoff does not grow).
 	ErrBusy = errors.New("replication: central busy")
+
+	// ErrHorizon reports a Pull whose checkpoint is older than central's
+	// tombstone horizon: deletions since then are no longer in the feed,
+	// so the edge takes a snapshot of the partition (snapshot.go).
+	ErrHorizon = errors.New("replication: checkpoint older than the tombstone horizon")
 )
 
 // Error codes carried by an Error message.
@@ -42,10 +47,11 @@ const (
 	CodeInternal  = "internal"  // the server failed; retry later
 	CodeRevoked   = "revoked"   // the certificate was revoked: final, the edge purges itself
 	CodeBusy      = "busy"      // no catch-up slot free: come back after the retry-after in the message
+	CodeHorizon   = "horizon"   // Pull.Since is below the partition's floor: take a snapshot (pull from 0)
 )
 
 // RemoteError is an Error message received from the peer. It matches
-// ErrForbidden, ErrVersion, ErrMalformed, ErrRevoked and ErrBusy with
+// ErrForbidden, ErrVersion, ErrMalformed, ErrRevoked, ErrBusy and ErrHorizon with
 // errors.Is by its code.
 type RemoteError struct {
 	Code    string
@@ -53,6 +59,9 @@ type RemoteError struct {
 	// RetryAfter is, for CodeBusy, how long central asks the edge to wait
 	// before coming back (read from the message); zero otherwise.
 	RetryAfter time.Duration
+	// Floor is, for CodeHorizon, the partition's floor at central (read
+	// from the message); zero otherwise.
+	Floor uint64
 }
 
 func (e *RemoteError) Error() string {
@@ -72,6 +81,8 @@ func (e *RemoteError) Is(target error) bool {
 		return e.Code == CodeRevoked
 	case ErrBusy:
 		return e.Code == CodeBusy
+	case ErrHorizon:
+		return e.Code == CodeHorizon
 	}
 	return false
 }

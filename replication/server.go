@@ -43,6 +43,15 @@ type LastSeqer interface {
 	LastSeq(partition string) (uint64, error)
 }
 
+// Floorer is implemented by a Source that purges tombstones past a
+// horizon (central does, central/horizon.go): Floor is the highest
+// sequence number of partition whose change may be missing from the feed.
+// The server then answers a Pull whose Since is above 0 and below it with
+// Error{CodeHorizon}: the edge takes a snapshot (snapshot.go).
+type Floorer interface {
+	Floor(partition string) (uint64, error)
+}
+
 // Server limits.
 const (
 	maxWait      = 25 * time.Second // longest long-poll
@@ -395,6 +404,34 @@ func (s *Server) serveStream(ctx context.Context, st *stream, sess session) {
 	}
 }
 
+// checkFloor returns the answer to a Pull the feed cannot serve whole,
+// nil otherwise. A feed Pull is served when its Since is 0 (the feed
+// holds every live record) or at least the partition's floor. A page of a
+// snapshot begun at floor F is served while the floor is at most
+// max(F, Since): a tombstone purged since then was at or below Since,
+// already passed (snapshot.go). The refusal names the floor ("floor=N;").
+func (s *Server) checkFloor(p *Pull) *Error {
+	fl, ok := s.cfg.Source.(Floorer)
+	if !ok || p.Since == 0 && !p.Snapshot {
+		return nil
+	}
+	floor, err := fl.Floor(p.Partition)
+	if err != nil {
+		s.log.Error("read partition floor", "partition", p.Partition, "err", err)
+		return &Error{Code: CodeInternal, Message: "floor unavailable"}
+	}
+	if p.Snapshot {
+		if floor <= max(p.SnapshotFloor, p.Since) {
+			return nil
+		}
+		return &Error{Code: CodeHorizon, Message: fmt.Sprintf("%s%d; snapshot of %s begun at floor %d, staged up to %d: begin it again", floorPrefix, floor, p.Partition, p.SnapshotFloor, p.Since)}
+	}
+	if p.Since >= floor {
+		return nil
+	}
+	return &Error{Code: CodeHorizon, Message: fmt.Sprintf("%s%d; checkpoint %d of %s is older than the tombstone horizon: take a snapshot", floorPrefix, floor, p.Since, p.Partition)}
+}
+
 func (s *Server) refuse(st *stream, code, msg string) {
 	s.m.refused.WithLabelValues(code).Inc()
 	_ = WriteFrame(st, &Error{Code: code, Message: msg})
@@ -414,6 +451,9 @@ func (s *Server) pull(ctx context.Context, st *stream, sess session, p *Pull) Me
 		limit = int(p.Limit)
 	} else if p.Limit >= maxPullLimit {
 		limit = maxPullLimit
+	}
+	if e := s.checkFloor(p); e != nil {
+		return e // before a catch-up slot: the edge comes back from 0
 	}
 	var answered *Changes
 	if lag := s.pulled(sess.uai, p.Partition, p.Since); s.adm.heavy(lag) {
@@ -444,6 +484,12 @@ func (s *Server) pull(ctx context.Context, st *stream, sess session, p *Pull) Me
 		if err != nil {
 			s.log.Error("read changes", "partition", p.Partition, "err", err)
 			return &Error{Code: CodeInternal, Message: "changes unavailable"}
+		}
+		// The floor is read after the changes: if it is still at or below
+		// Since, no tombstone above Since had been purged when they were
+		// read, so they are complete.
+		if e := s.checkFloor(p); e != nil {
+			return e
 		}
 		if last > p.Since || wait == 0 {
 			c := s.changes(sess.uai, p, recs, last, len(recs) >= limit)

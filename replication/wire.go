@@ -74,15 +74,28 @@ type HelloOK struct {
 // Limit records, waiting up to WaitMillis for some if there are none yet.
 //
 // WantDigest asks for the partition's convergence digest with an answer
-// that reaches its head (digest.go). It is an optional trailing byte (1),
-// absent when false, so a Pull without it is encoded as before.
+// that reaches its head (digest.go). Snapshot marks a page of a snapshot
+// (snapshot.go) begun when the partition's floor was SnapshotFloor: the
+// server serves it as long as the floor has not moved past both
+// SnapshotFloor and Since. Both ride in an optional trailing flags byte
+// (1 WantDigest, 2 Snapshot, then SnapshotFloor as a uvarint), absent when
+// neither is set, so a Pull without them is encoded as before.
 type Pull struct {
-	Partition  string
-	Since      uint64
-	Limit      uint64
-	WaitMillis uint64
-	WantDigest bool
+	Partition     string
+	Since         uint64
+	Limit         uint64
+	WaitMillis    uint64
+	WantDigest    bool
+	Snapshot      bool
+	SnapshotFloor uint64
 }
+
+// Flags of Pull's optional trailing byte.
+const (
+	pullWantDigest = 1 << 0
+	pullSnapshot   = 1 << 1
+	pullFlagsAll   = pullWantDigest | pullSnapshot
+)
 
 // Changes answers a Pull. Last is the checkpoint to store with the records:
 // the last sequence scanned, which may lie past the last record sent when
@@ -241,11 +254,16 @@ func decodePayload(t byte, p []byte) (Message, error) {
 	case typePull:
 		p := &Pull{Partition: d.String(maxString), Since: d.Uvarint(), Limit: d.Uvarint(), WaitMillis: d.Uvarint()}
 		if d.Err() == nil && d.Len() > 0 {
-			// The optional WantDigest: present only when true.
-			if b := d.Byte(); b != 1 {
-				d.Fail("bad digest request %d", b)
+			// The optional flags: present only when one is set.
+			b := d.Byte()
+			if b == 0 || b&^pullFlagsAll != 0 {
+				d.Fail("bad pull flags %d", b)
 			}
-			p.WantDigest = true
+			p.WantDigest = b&pullWantDigest != 0
+			if b&pullSnapshot != 0 {
+				p.Snapshot = true
+				p.SnapshotFloor = d.Uvarint()
+			}
 		}
 		m = p
 	case typeChanges:
@@ -344,8 +362,18 @@ func (m *Pull) appendPayload(b []byte) []byte {
 	b = binary.AppendUvarint(b, m.Since)
 	b = binary.AppendUvarint(b, m.Limit)
 	b = binary.AppendUvarint(b, m.WaitMillis)
+	var flags byte
 	if m.WantDigest {
-		b = append(b, 1)
+		flags |= pullWantDigest
+	}
+	if m.Snapshot {
+		flags |= pullSnapshot
+	}
+	if flags != 0 {
+		b = append(b, flags)
+	}
+	if m.Snapshot {
+		b = binary.AppendUvarint(b, m.SnapshotFloor)
 	}
 	return b
 }
