@@ -113,7 +113,7 @@ func newEnrolServer(t *testing.T) (*fakeEnroller, string) {
 	t.Helper()
 	f := newFakeEnroller(t, time.Now)
 	mux := http.NewServeMux()
-	mux.Handle("POST "+EnrolPath, EnrolHandler(f, nil, nil))
+	mux.Handle("POST "+EnrolPath, EnrolHandler(f, 0, nil, nil))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return f, srv.URL
@@ -310,7 +310,7 @@ func TestEnrolIgnoresRequestedNames(t *testing.T) {
 func TestEnrolMethod(t *testing.T) {
 	f := newFakeEnroller(t, time.Now)
 	rec := httptest.NewRecorder()
-	EnrolHandler(f, nil, nil).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, EnrolPath, nil))
+	EnrolHandler(f, 0, nil, nil).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, EnrolPath, nil))
 	if rec.Code != http.StatusMethodNotAllowed {
 		t.Errorf("GET %s = %d, want 405", EnrolPath, rec.Code)
 	}
@@ -555,7 +555,7 @@ func FuzzEnrolRequest(f *testing.F) {
 	f.Add([]byte(`{"token":"","csr":""}`))
 	f.Add([]byte(`[]`))
 	f.Add([]byte(`{"token":"` + token + `","csr":` + fmt.Sprintf("%q", newCSR(f, "y")[:40]) + `}`))
-	h := EnrolHandler(fe, nil, nil)
+	h := EnrolHandler(fe, 0, nil, nil)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, EnrolPath, bytes.NewReader(body)))

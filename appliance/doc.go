@@ -8,7 +8,13 @@
 // it: the edge sends a certificate request, and central's CA decides the
 // name (the UAI the token was issued for), whatever the request asks.
 // Edge certificates outlive the longest plausible outage (400 days by
-// default) so that a lycée cut off for weeks still syncs when it returns.
+// default, and always longer than central's tombstone horizon:
+// CheckEdgeTTL) so that a lycée cut off for weeks still syncs when it
+// returns. The edge renews its own (Keeper) when a third of that life is
+// left: a new key, a request signed with the current one, answered by
+// RenewHandler at central; the new pair is saved so that a crash leaves a
+// matching one, and serves the next TLS handshakes without a restart
+// (docs/appliances.md).
 //
 // Enrolment currently travels over plain HTTP on the demo's loopback: the
 // one-time token is the secret and the CA certificate is pinned only by
@@ -21,5 +27,6 @@
 // directory's business. This package imports nothing of Atrium's.
 //
 // A *CA and an *Identity are immutable once built and safe for concurrent
-// use; the handler from EnrolHandler is too.
+// use; the handlers from EnrolHandler and RenewHandler are too, and so is
+// a *Keeper.
 package appliance

@@ -52,9 +52,10 @@ type errorBody struct {
 
 // EnrolHandler serves POST requests carrying an EnrolRequest; mount it at
 // EnrolPath. A malformed request gets 400 and leaves the token unused; an
-// unknown, used or expired token gets 403. now stamps the certificate (nil
-// means time.Now); log records each enrolment (nil means slog.Default()).
-func EnrolHandler(e Enroller, now func() time.Time, log *slog.Logger) http.Handler {
+// unknown, used or expired token gets 403. The certificate is valid for ttl
+// (zero: DefaultEdgeTTL); now stamps it (nil means time.Now); log records
+// each enrolment (nil means slog.Default()).
+func EnrolHandler(e Enroller, ttl time.Duration, now func() time.Time, log *slog.Logger) http.Handler {
 	if now == nil {
 		now = time.Now
 	}
@@ -95,7 +96,7 @@ func EnrolHandler(e Enroller, now func() time.Time, log *slog.Logger) http.Handl
 			writeJSON(w, http.StatusForbidden, errorBody{"jeton d'enrôlement inconnu, déjà utilisé ou expiré"})
 			return
 		}
-		certPEM, err := ca.IssueEdge([]byte(req.CSR), uai, now(), 0)
+		certPEM, err := ca.IssueEdge([]byte(req.CSR), uai, now(), ttl)
 		if err != nil {
 			// The token is spent: the operator must issue a new one.
 			log.Error("issue edge certificate", "uai", uai, "err", err)

@@ -21,6 +21,11 @@ var (
 	ErrBadUAI = errors.New("appliance: malformed UAI")
 	// ErrNotEdge: the certificate does not name an edge appliance.
 	ErrNotEdge = errors.New("appliance: not an edge certificate")
+	// ErrRenewRefused: central refused to renew the edge's certificate
+	// (expired, revoked, not its key…); trying again will not help.
+	ErrRenewRefused = errors.New("appliance: certificate renewal refused")
+	// ErrBadTTL: an edge certificate life too short for the region.
+	ErrBadTTL = errors.New("appliance: edge certificate TTL too short")
 	// ErrBadCA: the CA certificate or key is unusable.
 	ErrBadCA = errors.New("appliance: bad CA")
 )

@@ -31,6 +31,14 @@ const (
 	IdentityFile = "identity.json"
 )
 
+// A renewal saves the new pair under these names first, then renames the
+// key, then the certificate (savePair); LoadIdentity finishes a renewal a
+// crash interrupted (finishPair).
+const (
+	nextKeyFile  = "edge.key.next"
+	nextCertFile = "edge.crt.next"
+)
+
 // ALPN is the protocol both ends of the sync link announce.
 const ALPN = "atrium-sync/1"
 
@@ -45,11 +53,16 @@ type Identity struct {
 	CACertPEM []byte
 	Pool      *x509.CertPool // the region's CA only
 	Central   []string       // UDP addresses of central's QUIC listeners
+	// CentralURL is the base URL of central's HTTP API the appliance
+	// enrolled with, where it renews its certificate ("" for an
+	// appliance enrolled before renewal existed).
+	CentralURL string
 }
 
 type identityFile struct {
-	UAI     string   `json:"uai"`
-	Central []string `json:"central"`
+	UAI        string   `json:"uai"`
+	Central    []string `json:"central"`
+	CentralURL string   `json:"central_url,omitempty"`
 }
 
 // Enroll enrols this appliance with central at centralURL (the base URL of
@@ -85,7 +98,8 @@ func Enroll(ctx context.Context, centralURL, token, dir string) (*Identity, erro
 		return nil, fmt.Errorf("enrol: marshal key: %w", err)
 	}
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
-	id, err := buildIdentity([]byte(resp.Certificate), keyPEM, []byte(resp.CA), identityFile{UAI: resp.UAI, Central: resp.Central})
+	id, err := buildIdentity([]byte(resp.Certificate), keyPEM, []byte(resp.CA),
+		identityFile{UAI: resp.UAI, Central: resp.Central, CentralURL: centralURL})
 	if err != nil {
 		return nil, fmt.Errorf("enrol: central's answer: %w", err)
 	}
@@ -99,7 +113,7 @@ func Enroll(ctx context.Context, centralURL, token, dir string) (*Identity, erro
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("enrol: %w", err)
 	}
-	meta, err := json.MarshalIndent(identityFile{UAI: id.UAI, Central: id.Central}, "", "  ")
+	meta, err := json.MarshalIndent(identityFile{UAI: id.UAI, Central: id.Central, CentralURL: id.CentralURL}, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("enrol: %w", err)
 	}
@@ -162,8 +176,10 @@ func postEnrol(ctx context.Context, centralURL string, body EnrolRequest) (*Enro
 	return &resp, nil
 }
 
-// LoadIdentity reads the identity Enroll saved in dir. A directory without
-// one gives ErrNotEnrolled.
+// LoadIdentity reads the identity Enroll saved in dir, as the last
+// renewal left it. A directory without one gives ErrNotEnrolled. It
+// finishes saving a renewed pair a crash interrupted, so it must not run
+// while the appliance renews its certificate.
 func LoadIdentity(dir string) (*Identity, error) {
 	metaRaw, err := os.ReadFile(filepath.Join(dir, IdentityFile))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -171,6 +187,9 @@ func LoadIdentity(dir string) (*Identity, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load identity: %w", err)
+	}
+	if err := finishPair(dir); err != nil {
+		return nil, fmt.Errorf("load identity: finish the last renewal: %w", err)
 	}
 	var meta identityFile
 	if err := json.Unmarshal(metaRaw, &meta); err != nil {
@@ -222,12 +241,50 @@ func buildIdentity(certPEM, keyPEM, caPEM []byte, meta identityFile) (*Identity,
 	pool := x509.NewCertPool()
 	pool.AddCert(caCert)
 	return &Identity{
-		UAI:       uai,
-		Cert:      cert,
-		CACertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caCert.Raw}),
-		Pool:      pool,
-		Central:   meta.Central,
+		UAI:        uai,
+		Cert:       cert,
+		CACertPEM:  pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caCert.Raw}),
+		Pool:       pool,
+		Central:    meta.Central,
+		CentralURL: meta.CentralURL,
 	}, nil
+}
+
+// savePair replaces the appliance's key and certificate in dir so that a
+// crash at any point leaves a matching pair: both go to their next files
+// (synced), the key is renamed into place, then the certificate. Between
+// the two renames the directory holds the new key, the old certificate
+// and the new one's next file: finishPair completes that state.
+func savePair(dir string, keyPEM, certPEM []byte) error {
+	if err := writeFileAtomic(dir, nextKeyFile, keyPEM, 0o600); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(dir, nextCertFile, certPEM, 0o644); err != nil {
+		return err
+	}
+	return finishPair(dir)
+}
+
+// finishPair moves a saved next pair into place. The certificate's next
+// file is written after the key's: without it, a next key is what remains
+// of a renewal interrupted before its certificate was saved, and goes.
+func finishPair(dir string) error {
+	nextKey, nextCert := filepath.Join(dir, nextKeyFile), filepath.Join(dir, nextCertFile)
+	if _, err := os.Stat(nextCert); errors.Is(err, fs.ErrNotExist) {
+		if err := os.Remove(nextKey); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if err := os.Rename(nextKey, filepath.Join(dir, KeyFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err // not there: renamed before the crash
+	}
+	if err := os.Rename(nextCert, filepath.Join(dir, CertFile)); err != nil {
+		return err
+	}
+	return syncDir(dir)
 }
 
 // writeFileAtomic writes dir/name through a synced temporary file and a
@@ -257,6 +314,11 @@ func writeFileAtomic(dir, name string, data []byte, perm os.FileMode) error {
 	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
 		return err
 	}
+	return syncDir(dir)
+}
+
+// syncDir makes the renames in dir durable.
+func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
