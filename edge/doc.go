@@ -35,9 +35,27 @@
 // compares the lycée's with central's once no local write is unsettled,
 // and repairs a mismatch by swapping in a full pull (SwapStaged).
 //
+// Data at rest is encrypted (seal.go): a stolen appliance, or its disk,
+// must not give away the minors' messages, grades and absences. Every
+// value that holds a record's body or a command's arguments (records,
+// outbox, undo, staging) is sealed with AES-256-GCM under the store's
+// 32-byte data key (Options.DataKey), a random nonce per value, the
+// bucket and key as additional data; the unique keys' index holds an HMAC
+// of each key (logins are unique keys). The keys of the other buckets
+// stay in clear: partitions, kinds, ids, index terms (ids and class
+// names), sequences; so do checkpoints and digests. Digests are computed
+// on the clear encodings. LoadDataKey finds the key: the systemd
+// credential DataKeyCredential (sealed with the machine's TPM on an
+// appliance), else a key file created on first start (mode 0600). A
+// sealed file opens with its key only (ErrWrongDataKey, ErrDataKeyRequired);
+// a clear one (written before, or opened without a key: tests, tools) is
+// sealed in place, resumably, when first opened with a key, then
+// compacted so no clear page is left in it.
+//
 // An appliance whose certificate central revoked is retired (retire.go):
-// Retire deletes everything in its data directory and leaves RetiredFile,
-// which keeps it retired across restarts.
+// Retire destroys the data key, then deletes everything in its data
+// directory and leaves RetiredFile, which keeps it retired across
+// restarts.
 //
 // This package must never import central/ or hashicorp/raft: an appliance
 // runs without them. Store and Node are safe for concurrent use.

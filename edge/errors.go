@@ -13,4 +13,10 @@ var (
 	ErrWrongEpoch = errors.New("edge: acknowledgement for another epoch")
 	// ErrCorrupt is returned when a stored value cannot be decoded.
 	ErrCorrupt = errors.New("edge: corrupt stored value")
+	// ErrWrongDataKey is returned when a store is opened with another
+	// data key than the one that sealed it: nothing is read or changed.
+	ErrWrongDataKey = errors.New("edge: the data key does not open this store (sealed with another key)")
+	// ErrDataKeyRequired is returned when a sealed store is opened
+	// without a data key.
+	ErrDataKeyRequired = errors.New("edge: the store is sealed: its data key is required")
 )

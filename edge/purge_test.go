@@ -22,7 +22,7 @@ func v7(t time.Time, n int) string {
 func seed(t *testing.T, s *Store, recs []record.Record) {
 	t.Helper()
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		ltx := newLocalTx(tx, s.uai, record.Command{Time: testTime}, s.idx)
+		ltx := newLocalTx(tx, s.uai, record.Command{Time: testTime}, s.idx, s.sealer)
 		for _, r := range recs {
 			if err := ltx.Put(r); err != nil {
 				return err

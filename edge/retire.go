@@ -23,18 +23,26 @@ type Retirement struct {
 	Reason string    `json:"reason"` // central's answer, for the logs
 }
 
-// Retire purges a revoked appliance: it deletes everything in dataDir —
-// the replica of its lycée and of the region, the outbox, the identity
-// (its private key included) and any other file — then writes RetiredFile.
-// The store must be closed (Node.Serve closes it when it returns). Deleting
-// files does not overwrite their blocks: encryption at rest is what would
-// make the purge final on a stolen disk.
+// Retire purges a revoked appliance: it first destroys the data key in
+// its default place (DefaultDataKeyPath; ShredDataKey), then deletes
+// everything in dataDir — the replica of its lycée and of the region, the
+// outbox, the identity (its private key included) and any other file —
+// and writes RetiredFile. The store must be closed (Node.Serve closes it
+// when it returns). Deleting files does not overwrite their blocks; the
+// replica's values are sealed under the data key (seal.go), so once the
+// key is gone what is left of them on the disk cannot be read
+// (crypto-shredding). A key kept elsewhere (--data-key-file) is the
+// caller's to shred first; a systemd credential is the operator's to
+// remove (docs/appliances.md).
 func Retire(dataDir string, r Retirement) error {
+	var errs []error
+	if err := ShredDataKey(DefaultDataKeyPath(dataDir)); err != nil {
+		errs = append(errs, err)
+	}
 	entries, err := os.ReadDir(dataDir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("edge: retire: %w", err)
+		return fmt.Errorf("edge: retire: %w", errors.Join(append(errs, err)...))
 	}
-	var errs []error
 	for _, e := range entries {
 		if e.Name() == RetiredFile {
 			continue
