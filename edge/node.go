@@ -31,6 +31,9 @@ type Config struct {
 	TLS          *tls.Config           // client certificate and the central CA (RootCAs)
 	Logger       *slog.Logger          // nil = slog.Default()
 	Registerer   prometheus.Registerer // nil = no metrics registered
+	PullLimit    int                   // records per Pull (replication.ClientConfig.PullLimit); 0 = its default
+	DataKey      []byte                // seals the store's values (Options.DataKey, LoadDataKey); nil = kept in clear
+	WAN          *replication.WAN      // the WAN cap and byte counts (replication.ClientConfig.WAN); nil = none
 }
 
 // SyncStatus is the state of the edge's link with central, as the status
@@ -43,6 +46,9 @@ type SyncStatus struct {
 	// Digest is how the lycée's partition compares with central's
 	// (replication's digest.go).
 	Digest replication.DigestStatus `json:"digest"`
+	// Snapshots are the snapshots of a partition taken, or in progress,
+	// since start (replication's snapshot.go).
+	Snapshots map[string]replication.SnapshotStatus `json:"snapshots,omitempty"`
 }
 
 // Node is an edge appliance's runtime: its store and the replication
@@ -77,7 +83,8 @@ func New(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("edge: new node: %w", err)
 	}
-	store, err := OpenWith(filepath.Join(cfg.DataDir, "edge.db"), cfg.UAI, cfg.Exec, Options{Indexer: cfg.Indexer, IndexVersion: cfg.IndexVersion})
+	store, err := OpenWith(filepath.Join(cfg.DataDir, "edge.db"), cfg.UAI, cfg.Exec, Options{Indexer: cfg.Indexer, IndexVersion: cfg.IndexVersion,
+		DataKey: cfg.DataKey, Logger: logger})
 	if err != nil {
 		return nil, err
 	}
@@ -89,6 +96,8 @@ func New(cfg Config) (*Node, error) {
 		Sink:       store,
 		Logger:     logger,
 		Registerer: cfg.Registerer,
+		PullLimit:  cfg.PullLimit,
+		WAN:        cfg.WAN,
 	})
 	if err != nil {
 		store.Close()
@@ -167,5 +176,6 @@ func (n *Node) Status() SyncStatus {
 		Checkpoints: n.store.Checkpoints(),
 		LastSync:    cs.LastSync,
 		Digest:      cs.Digest,
+		Snapshots:   cs.Snapshots,
 	}
 }

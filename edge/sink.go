@@ -60,8 +60,8 @@ func (s *Store) ApplyChanges(partition string, recs []record.Record, checkpoint 
 		}
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		rd := newReader(tx, s.idx)
-		undo := newUndoTx(tx) // undo.go: central's versions settle local commands
+		rd := newReader(tx, s.idx, s.sealer)
+		undo := newUndoTx(tx, s.sealer) // undo.go: central's versions settle local commands
 		pending := partition == s.uai && !undo.empty()
 		for _, r := range recs {
 			old, hadOld, err := rd.getIndexed(r.Partition, r.ID)
@@ -108,6 +108,10 @@ func (s *Store) Outbox(after uint64, limit int) ([]record.Command, error) {
 		c := tx.Bucket(bucketOutbox).Cursor()
 		size := 0
 		for k, v := c.Seek(u64(after + 1)); k != nil && len(cmds) < limit && size < outboxBatchBytes; k, v = c.Next() {
+			v, err := s.sealer.open(bucketOutbox, k, v)
+			if err != nil {
+				return err
+			}
 			cmd, err := record.DecodeCommand(v)
 			if err != nil {
 				return fmt.Errorf("outbox entry %x: %w: %w", k, ErrCorrupt, err)
@@ -133,8 +137,12 @@ func (s *Store) AckOutbox(epoch, hwm uint64) error {
 	var ops map[string]int
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		deleted, ops = 0, map[string]int{}
-		c := tx.Bucket(bucketOutbox).Cursor()
-		for k, v := c.First(); k != nil; k, v = c.First() {
+		// Collect, then delete: First after each Delete walks again over
+		// every leaf emptied so far (quadratic in a 1000-command batch).
+		outbox := tx.Bucket(bucketOutbox)
+		var acked []uint64
+		c := outbox.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
 			seq, ok := readU64(k)
 			if !ok {
 				return fmt.Errorf("%w: outbox key %x", ErrCorrupt, k)
@@ -142,13 +150,20 @@ func (s *Store) AckOutbox(epoch, hwm uint64) error {
 			if seq > hwm {
 				break
 			}
-			ops[outboxOp(v)]++
-			if err := c.Delete(); err != nil {
+			v, err := s.sealer.open(bucketOutbox, k, v)
+			if err != nil {
 				return err
 			}
-			deleted++
+			ops[outboxOp(v)]++
+			acked = append(acked, seq)
 		}
-		return newUndoTx(tx).markAcked(tx, s.uai, hwm, s.now())
+		for _, seq := range acked {
+			if err := outbox.Delete(u64(seq)); err != nil {
+				return err
+			}
+		}
+		deleted = len(acked)
+		return newUndoTx(tx, s.sealer).markAcked(tx, s.uai, hwm, s.now())
 	})
 	if err != nil {
 		return fmt.Errorf("edge: ack outbox: %w", err)

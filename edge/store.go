@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -21,7 +22,7 @@ import (
 var (
 	bucketRecords     = []byte("records")     // partition \0 id -> encoded record
 	bucketKinds       = []byte("kinds")       // partition \0 kind \0 id -> nothing (live records only)
-	bucketKeys        = []byte("keys")        // kind \0 key -> partition \0 id (live records only)
+	bucketKeys        = []byte("keys")        // kind \0 key (sealed: seal.go's indexKey) -> partition \0 id (live records only)
 	bucketTerms       = []byte("terms")       // partition \0 kind \0 term \0 id -> nothing (index terms of live records)
 	bucketOutbox      = []byte("outbox")      // big-endian seq -> encoded command
 	bucketCheckpoints = []byte("checkpoints") // partition -> big-endian last applied feed seq
@@ -55,6 +56,9 @@ type Store struct {
 	ixVer string
 	epoch uint64
 	now   func() time.Time // the clock of undo entries' acknowledgements (undo.go)
+	// sealer seals the values that hold bodies and arguments (seal.go);
+	// nil for a store kept in clear.
+	sealer *sealer
 
 	submits   chan *submission // unbuffered: a send succeeds only if the commit loop takes it
 	closing   chan struct{}
@@ -81,6 +85,13 @@ type Options struct {
 	// index, ScanTerm returns record.ErrNoIndex.
 	Indexer      record.Indexer
 	IndexVersion string
+	// DataKey is the 32-byte key the store's values are sealed with
+	// (seal.go; LoadDataKey finds it). nil: a new file is kept in clear,
+	// and a sealed one is refused (ErrDataKeyRequired).
+	DataKey []byte
+	// Logger is told when a clear file is sealed in place; nil:
+	// slog.Default().
+	Logger *slog.Logger
 }
 
 // Open opens (creating it if needed) the edge store at path for the lycée
@@ -110,8 +121,20 @@ func OpenWith(path, uai string, exec record.Executor, opts Options) (*Store, err
 	if err != nil {
 		return nil, fmt.Errorf("edge: open %s: %w", path, err)
 	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	db, sl, err := openSealer(db, path, uai, opts.DataKey, log.With("path", path)) // seal.go
+	if err != nil {
+		if db != nil {
+			db.Close()
+		}
+		return nil, fmt.Errorf("edge: open %s: %w", path, err)
+	}
 	s := &Store{
 		db:       db,
+		sealer:   sl,
 		uai:      uai,
 		exec:     exec,
 		idx:      opts.Indexer,
@@ -134,7 +157,7 @@ func OpenWith(path, uai string, exec record.Executor, opts Options) (*Store, err
 // loads what the store keeps in memory.
 func (s *Store) init(tx *bolt.Tx) error {
 	for _, name := range [][]byte{bucketRecords, bucketKinds, bucketKeys, bucketTerms, bucketOutbox, bucketCheckpoints, bucketMeta,
-		bucketUndo, bucketUndoRecords, bucketUndoAcked, bucketDigests, bucketStaging} {
+		bucketUndo, bucketUndoRecords, bucketUndoAcked, bucketDigests, bucketStaging, bucketSnapshots} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
@@ -162,7 +185,11 @@ func (s *Store) init(tx *bolt.Tx) error {
 	}
 	s.outboxLen = tx.Bucket(bucketOutbox).Stats().KeyN
 	s.outboxOps = map[string]int{}
-	if err := tx.Bucket(bucketOutbox).ForEach(func(_, v []byte) error {
+	if err := tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
+		v, err := s.sealer.open(bucketOutbox, k, v)
+		if err != nil {
+			return err
+		}
 		s.outboxOps[outboxOp(v)]++
 		return nil
 	}); err != nil {
@@ -174,7 +201,7 @@ func (s *Store) init(tx *bolt.Tx) error {
 		}
 	}
 	if !bytes.Equal(meta.Get(metaDigest), []byte(digestFormat)) {
-		if err := rebuildDigests(tx); err != nil { // digest.go
+		if err := rebuildDigests(tx, s.sealer); err != nil { // digest.go
 			return fmt.Errorf("rebuild digests: %w", err)
 		}
 	}
@@ -204,6 +231,10 @@ func (s *Store) rebuildIndex(tx *bolt.Tx) error {
 	}
 	if s.idx != nil {
 		err := tx.Bucket(bucketRecords).ForEach(func(k, v []byte) error {
+			v, err := s.sealer.open(bucketRecords, k, v)
+			if err != nil {
+				return err
+			}
 			rec, err := record.DecodeRecord(v)
 			if err != nil {
 				return fmt.Errorf("%w: record %q: %w", ErrCorrupt, k, err)
@@ -250,7 +281,7 @@ func (s *Store) UAI() string { return s.uai }
 // View runs fn with a consistent read-only view of the store. The Reader
 // and the records' memory are valid only inside fn.
 func (s *Store) View(fn func(record.Reader) error) error {
-	return s.db.View(func(tx *bolt.Tx) error { return fn(newReader(tx, s.idx)) })
+	return s.db.View(func(tx *bolt.Tx) error { return fn(newReader(tx, s.idx, s.sealer)) })
 }
 
 // Submit executes a command made at this edge and appends it to the
@@ -328,11 +359,11 @@ func (s *Store) commitGroup(group []*submission) {
 			for _, i := range live {
 				cmd := group[i].cmd
 				cmd.Seq = seq
-				if err := s.exec(newLocalTx(tx, s.uai, cmd, s.idx), cmd); err != nil {
+				if err := s.exec(newLocalTx(tx, s.uai, cmd, s.idx, s.sealer), cmd); err != nil {
 					failed, results[i] = i, err
 					return errAbort
 				}
-				if err := outbox.Put(u64(seq), record.AppendCommand(nil, cmd)); err != nil {
+				if err := outbox.Put(u64(seq), s.sealer.seal(bucketOutbox, u64(seq), record.AppendCommand(nil, cmd))); err != nil {
 					return fmt.Errorf("append to outbox: %w", err)
 				}
 				seq++
@@ -433,10 +464,11 @@ type reader struct {
 	records, kinds, keys, terms *bolt.Bucket
 	digests                     *bolt.Bucket   // partition -> record.Digest (digest.go)
 	idx                         record.Indexer // nil: no term index
+	sealer                      *sealer        // nil: a store kept in clear (seal.go)
 	writes                      int            // bumped by every write, so Scan knows to re-seek its cursor
 }
 
-func newReader(tx *bolt.Tx, idx record.Indexer) *reader {
+func newReader(tx *bolt.Tx, idx record.Indexer, sl *sealer) *reader {
 	r := &reader{
 		records: tx.Bucket(bucketRecords),
 		kinds:   tx.Bucket(bucketKinds),
@@ -444,6 +476,7 @@ func newReader(tx *bolt.Tx, idx record.Indexer) *reader {
 		terms:   tx.Bucket(bucketTerms),
 		digests: tx.Bucket(bucketDigests),
 		idx:     idx,
+		sealer:  sl,
 	}
 	if tx.Writable() {
 		// Ids are UUIDv7: new records are appended at the end of these
@@ -461,7 +494,10 @@ func newReader(tx *bolt.Tx, idx record.Indexer) *reader {
 const appendFill = 0.95
 
 func (r *reader) Get(partition, id string) (record.Record, bool, error) {
-	v := r.records.Get(join(partition, id))
+	v, err := r.recordBytes(join(partition, id)) // seal.go
+	if err != nil {
+		return record.Record{}, false, err
+	}
 	if v == nil {
 		return record.Record{}, false, nil
 	}
@@ -476,7 +512,7 @@ func (r *reader) ByKey(kind, key string) (record.Record, bool, error) {
 	if key == "" {
 		return record.Record{}, false, nil
 	}
-	v := r.keys.Get(join(kind, key))
+	v := r.keys.Get(r.keyOf(kind, key)) // seal.go
 	if v == nil {
 		return record.Record{}, false, nil
 	}
@@ -577,7 +613,7 @@ func (r *reader) put(rec record.Record, old record.Record, hadOld bool) error {
 	if oldLive && old.Key != "" && (rec.Deleted || old.Key != rec.Key || old.Kind != rec.Kind) {
 		// Another record may hold the key by now (central renamed this
 		// one and gave the key away): remove only our own entry.
-		k := join(old.Kind, old.Key)
+		k := r.keyOf(old.Kind, old.Key)
 		if bytes.Equal(r.keys.Get(k), self) {
 			if err := r.keys.Delete(k); err != nil {
 				return err
@@ -585,14 +621,14 @@ func (r *reader) put(rec record.Record, old record.Record, hadOld bool) error {
 		}
 	}
 	if !rec.Deleted && rec.Key != "" {
-		if err := r.keys.Put(join(rec.Kind, rec.Key), self); err != nil {
+		if err := r.keys.Put(r.keyOf(rec.Kind, rec.Key), self); err != nil {
 			return err
 		}
 	}
 	if err := r.foldDigest(rec.Partition, self, &rec); err != nil {
 		return err
 	}
-	return r.records.Put(self, record.AppendRecord(nil, rec))
+	return r.putRecordBytes(self, record.AppendRecord(nil, rec)) // seal.go
 }
 
 // localTx is the transaction a local command runs in.
@@ -603,8 +639,8 @@ type localTx struct {
 	n   uint16 // puts so far: the logical part of their HLC stamps
 }
 
-func newLocalTx(tx *bolt.Tx, uai string, cmd record.Command, idx record.Indexer) *localTx {
-	return &localTx{reader: newReader(tx, idx), uai: uai, cmd: cmd}
+func newLocalTx(tx *bolt.Tx, uai string, cmd record.Command, idx record.Indexer, sl *sealer) *localTx {
+	return &localTx{reader: newReader(tx, idx, sl), uai: uai, cmd: cmd}
 }
 
 // Put writes a record of the edge's own partition, or of its lycée's audit
@@ -624,7 +660,7 @@ func (t *localTx) Put(r record.Record) error {
 		return err
 	}
 	if !r.Deleted && r.Key != "" {
-		if holder := t.keys.Get(join(r.Kind, r.Key)); holder != nil && !bytes.Equal(holder, join(r.Partition, r.ID)) {
+		if holder := t.keys.Get(t.keyOf(r.Kind, r.Key)); holder != nil && !bytes.Equal(holder, join(r.Partition, r.ID)) {
 			return record.Reject("conflict", "Cet identifiant est déjà utilisé.")
 		}
 	}
@@ -692,7 +728,10 @@ func (r *reader) getIndexed(partition, id string) (record.Record, bool, error) {
 	if r.idx != nil {
 		return r.Get(partition, id)
 	}
-	v := r.records.Get(join(partition, id))
+	v, err := r.recordBytes(join(partition, id)) // seal.go
+	if err != nil {
+		return record.Record{}, false, err
+	}
 	if v == nil {
 		return record.Record{}, false, nil
 	}
@@ -732,7 +771,7 @@ func (s *Store) PurgeLocal(partition string, cutoff time.Time, keep func(record.
 		}
 		done, n := false, 0
 		err := s.db.Update(func(tx *bolt.Tx) error {
-			r := newReader(tx, s.idx)
+			r := newReader(tx, s.idx, s.sealer)
 			c := r.records.Cursor()
 			k, v := c.Seek(prefix)
 			if after != nil {
@@ -747,6 +786,10 @@ func (s *Store) PurgeLocal(partition string, cutoff time.Time, keep func(record.
 					break
 				}
 				after = bytes.Clone(k)
+				v, err := r.sealer.open(bucketRecords, k, v)
+				if err != nil {
+					return err
+				}
 				rec, err := record.DecodeRecord(v)
 				if err != nil {
 					return fmt.Errorf("%w: record %q: %w", ErrCorrupt, k, err)
@@ -789,7 +832,7 @@ func (r *reader) remove(rec record.Record) error {
 				return err
 			}
 		}
-		if k := join(rec.Kind, rec.Key); rec.Key != "" && bytes.Equal(r.keys.Get(k), self) {
+		if k := r.keyOf(rec.Kind, rec.Key); rec.Key != "" && bytes.Equal(r.keys.Get(k), self) {
 			if err := r.keys.Delete(k); err != nil {
 				return err
 			}

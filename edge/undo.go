@@ -37,17 +37,20 @@ import (
 //     (its own refusal, or central's version, settles the record); a record
 //     with any other version is left alone. Then the entry is dropped.
 //   - Central may accept a command as a no-op (a retransmission, a change
-//     already made): nothing comes back for its records. AckOutbox stamps
-//     the entries it acknowledges with the time and the lycée's feed
-//     checkpoint; an entry acknowledged for undoRetention, once the
-//     checkpoint has moved past the one stamped, is dropped when the feed
-//     next applies changes of the lycée's partition. Central writes a
-//     refusal notice in the same raft entry as it acknowledges the command,
-//     so by then the notice would long have been applied — unless the
-//     edge, cut off just after the acknowledgement, comes back more than a
-//     day later and catches up on more than one page of changes: the
-//     notice then arrives after its entry is gone and the refused records
-//     stay (the problem this file solves, in that rare case only).
+//     already made): nothing comes back for its records. AckOutbox notes
+//     each acknowledged batch once, as a range of sequences with the time
+//     and the lycée's feed checkpoint — one write per batch, not two per
+//     command, and none when the feed has already settled the batch's
+//     entries, as it mostly has; the entries of a range acknowledged for
+//     undoRetention, once the checkpoint has moved past the one noted, are
+//     dropped when the feed next applies changes of the lycée's partition.
+//     Central writes a refusal notice in the same raft entry as it
+//     acknowledges the command, so by then the notice would long have
+//     been applied — unless the edge, cut off just after the
+//     acknowledgement, comes back more than a day later and catches up on
+//     more than one page of changes: the notice then arrives after its
+//     entry is gone and the refused records stay (the problem this file
+//     solves, in that rare case only).
 //
 // Only the lycée's partition is undone: its audit trail and usage counts
 // are the edge's own record of what happened there, which central never
@@ -55,13 +58,23 @@ import (
 //
 // Layout:
 //
-//	undo:         seq                  -> header: ackedAt (unix ms, 0 = not acknowledged) | checkpoint at the ack
-//	              seq partition \0 id  -> item: flags (1 = had a previous record) | version written (3 uvarints) | previous bytes
+//	undo:         seq partition \0 id  -> item: flags (1 = had a previous record) | version written (3 uvarints) | previous bytes
 //	undo.records: partition \0 id \0 seq -> nothing (the pending items of a record, oldest command first)
-//	undo.acked:   ackedAt seq          -> nothing (acknowledged entries, oldest acknowledgement first)
+//	undo.acked:   ackedAt hwm          -> from | checkpoint (a batch acknowledged: the entries of sequences in (from, hwm])
 //
-// seq and ackedAt are big-endian uint64; meta's undoAckedUpTo is the
-// highest sequence AckOutbox has stamped.
+// seq, hwm, from, checkpoint and ackedAt (unix ms) are big-endian uint64;
+// an entry is its items (there is no entry without items). meta's
+// undoAckedUpTo is the highest sequence AckOutbox has noted.
+//
+// Files written before the acknowledgements were noted by range (layout 1)
+// also hold, and are read as they are until their entries go:
+//
+//	undo:         seq                  -> header: ackedAt (unix ms, 0 = not acknowledged) | checkpoint at the ack
+//	undo.acked:   ackedAt seq          -> nothing (an entry acknowledged then)
+//
+// A layout-1 entry acknowledged before the upgrade keeps its header and
+// its acked key until it goes; one acknowledged after it is covered by a
+// range like any other (its sequence is above undoAckedUpTo).
 
 var (
 	bucketUndo        = []byte("undo")
@@ -87,7 +100,8 @@ func (it undoItem) encode() []byte {
 	if it.hadPrev {
 		flags = 1
 	}
-	b := []byte{flags}
+	b := make([]byte, 1, 1+3*binary.MaxVarintLen64+len(it.prev))
+	b[0] = flags
 	b = binary.AppendUvarint(b, it.wrote.Central)
 	b = binary.AppendUvarint(b, it.wrote.Edge)
 	b = binary.AppendUvarint(b, it.wrote.HLC)
@@ -113,34 +127,49 @@ func decodeUndoItem(v []byte) (undoItem, error) {
 	return it, nil
 }
 
-// undoHeader is the header of a command's entry.
-type undoHeader struct {
-	ackedAt    int64  // unix ms; 0 until AckOutbox acknowledges the command
+// legacyHeader is the header of a layout-1 entry (see Layout above).
+type legacyHeader struct {
+	ackedAt    int64  // unix ms; 0 if the entry was not acknowledged before the upgrade
 	checkpoint uint64 // the lycée partition's checkpoint then
 }
 
-func (h undoHeader) encode() []byte {
-	return binary.BigEndian.AppendUint64(u64(uint64(h.ackedAt)), h.checkpoint)
+func decodeLegacyHeader(v []byte) (legacyHeader, error) {
+	if len(v) != 16 {
+		return legacyHeader{}, fmt.Errorf("%w: undo header", ErrCorrupt)
+	}
+	return legacyHeader{ackedAt: int64(binary.BigEndian.Uint64(v)), checkpoint: binary.BigEndian.Uint64(v[8:])}, nil
 }
 
-func decodeUndoHeader(v []byte) (undoHeader, error) {
-	if len(v) != 16 {
-		return undoHeader{}, fmt.Errorf("%w: undo header", ErrCorrupt)
-	}
-	return undoHeader{ackedAt: int64(binary.BigEndian.Uint64(v)), checkpoint: binary.BigEndian.Uint64(v[8:])}, nil
+// ackedRange is a batch of commands acknowledged together: the entries of
+// the sequences in (from, hwm], acknowledged at ackedAt when the lycée's
+// feed stood at checkpoint.
+type ackedRange struct {
+	ackedAt    int64
+	from, hwm  uint64
+	checkpoint uint64
+}
+
+func (r ackedRange) key() []byte {
+	return binary.BigEndian.AppendUint64(u64(uint64(r.ackedAt)), r.hwm)
+}
+
+func (r ackedRange) value() []byte {
+	return binary.BigEndian.AppendUint64(u64(r.from), r.checkpoint)
 }
 
 // undoTx is the undo state in one write transaction.
 type undoTx struct {
 	undo, records, acked, meta *bolt.Bucket
+	sealer                     *sealer // undo's values are sealed (seal.go's value, putValue)
 }
 
-func newUndoTx(tx *bolt.Tx) undoTx {
+func newUndoTx(tx *bolt.Tx, sl *sealer) undoTx {
 	return undoTx{
 		undo:    tx.Bucket(bucketUndo),
 		records: tx.Bucket(bucketUndoRecords),
 		acked:   tx.Bucket(bucketUndoAcked),
 		meta:    tx.Bucket(bucketMeta),
+		sealer:  sl,
 	}
 }
 
@@ -151,11 +180,20 @@ func (u undoTx) empty() bool {
 }
 
 func itemKey(seq uint64, partition, id string) []byte {
-	return append(u64(seq), join(partition, id)...)
+	k := make([]byte, 8, 8+len(partition)+1+len(id))
+	binary.BigEndian.PutUint64(k, seq)
+	k = append(k, partition...)
+	k = append(k, 0)
+	return append(k, id...)
 }
 
 func recordItemKey(partition, id string, seq uint64) []byte {
-	return append(append(join(partition, id), 0), u64(seq)...)
+	k := make([]byte, 0, len(partition)+len(id)+2+8)
+	k = append(k, partition...)
+	k = append(k, 0)
+	k = append(k, id...)
+	k = append(k, 0)
+	return binary.BigEndian.AppendUint64(k, seq)
 }
 
 // keepUndo notes, before the command's put of partition/id, what it
@@ -166,24 +204,26 @@ func (t *localTx) keepUndo(partition, id string, wrote record.Version) error {
 	if partition != t.uai {
 		return nil
 	}
-	u := newUndoTx(t.records.Tx())
+	u := newUndoTx(t.records.Tx(), t.sealer)
 	key := itemKey(t.cmd.Seq, partition, id)
 	it := undoItem{wrote: wrote}
-	if v := u.undo.Get(key); v != nil {
+	v, err := u.value(key)
+	if err != nil {
+		return err
+	}
+	if v != nil {
 		prev, err := decodeUndoItem(v)
 		if err != nil {
 			return err
 		}
 		it.hadPrev, it.prev = prev.hadPrev, prev.prev
-	} else if v := t.records.Get(join(partition, id)); v != nil {
-		it.hadPrev, it.prev = true, bytes.Clone(v)
-	}
-	if u.undo.Get(u64(t.cmd.Seq)) == nil {
-		if err := u.undo.Put(u64(t.cmd.Seq), undoHeader{}.encode()); err != nil {
+	} else {
+		if v, err = t.recordBytes(join(partition, id)); err != nil {
 			return err
 		}
+		it.hadPrev, it.prev = v != nil, v // copied by encode
 	}
-	if err := u.undo.Put(key, it.encode()); err != nil {
+	if err := u.putValue(key, it.encode()); err != nil {
 		return err
 	}
 	return u.records.Put(recordItemKey(partition, id, t.cmd.Seq), nil)
@@ -192,7 +232,8 @@ func (t *localTx) keepUndo(partition, id string, wrote record.Version) error {
 // recordSeqs returns the sequences of the commands with a pending item of
 // partition/id, oldest first.
 func (u undoTx) recordSeqs(partition, id string) ([]uint64, error) {
-	prefix := append(join(partition, id), 0)
+	prefix := recordItemKey(partition, id, 0)
+	prefix = prefix[:len(prefix)-8]
 	var seqs []uint64
 	c := u.records.Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
@@ -220,7 +261,8 @@ func (u undoTx) dropRecord(partition, id string) error {
 	return nil
 }
 
-// dropItem drops one item, and its entry if it was the last.
+// dropItem drops one item, and what is left of its entry if it was the
+// last: a layout-1 header.
 func (u undoTx) dropItem(seq uint64, partition, id string) error {
 	if err := u.undo.Delete(itemKey(seq, partition, id)); err != nil {
 		return err
@@ -231,34 +273,43 @@ func (u undoTx) dropItem(seq uint64, partition, id string) error {
 	prefix := u64(seq)
 	c := u.undo.Cursor()
 	k, _ := c.Seek(prefix)
-	if bytes.Equal(k, prefix) {
+	header := bytes.Equal(k, prefix)
+	if header {
 		k, _ = c.Next()
 	}
 	if k != nil && bytes.HasPrefix(k, prefix) {
 		return nil // other items left
 	}
-	return u.dropEntry(seq)
+	if header {
+		return u.dropEntry(seq)
+	}
+	return nil
 }
 
 // entryItems returns the items of seq's entry by the record's partition
-// and id (joined), and its header.
-func (u undoTx) entryItems(seq uint64) (undoHeader, [][]byte, []undoItem, error) {
+// and id (joined), and its layout-1 header if it has one.
+func (u undoTx) entryItems(seq uint64) (*legacyHeader, [][]byte, []undoItem, error) {
 	prefix := u64(seq)
-	var h undoHeader
+	var h *legacyHeader
 	var keys [][]byte
 	var items []undoItem
 	c := u.undo.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		v, err := u.sealer.open(bucketUndo, k, v)
+		if err != nil {
+			return nil, nil, nil, err
+		}
 		if len(k) == len(prefix) {
-			var err error
-			if h, err = decodeUndoHeader(v); err != nil {
-				return h, nil, nil, err
+			lh, err := decodeLegacyHeader(v)
+			if err != nil {
+				return nil, nil, nil, err
 			}
+			h = &lh
 			continue
 		}
 		it, err := decodeUndoItem(v)
 		if err != nil {
-			return h, nil, nil, err
+			return nil, nil, nil, err
 		}
 		keys = append(keys, bytes.Clone(k[len(prefix):]))
 		items = append(items, it)
@@ -266,7 +317,8 @@ func (u undoTx) entryItems(seq uint64) (undoHeader, [][]byte, []undoItem, error)
 	return h, keys, items, nil
 }
 
-// dropEntry drops seq's entry and all its items.
+// dropEntry drops seq's entry: all its items, and its layout-1 header and
+// acked key if it has them.
 func (u undoTx) dropEntry(seq uint64) error {
 	h, keys, _, err := u.entryItems(seq)
 	if err != nil {
@@ -280,6 +332,9 @@ func (u undoTx) dropEntry(seq uint64) error {
 		if err := u.undo.Delete(append(u64(seq), k...)); err != nil {
 			return err
 		}
+	}
+	if h == nil {
+		return nil
 	}
 	if h.ackedAt != 0 {
 		if err := u.acked.Delete(append(u64(uint64(h.ackedAt)), u64(seq)...)); err != nil {
@@ -350,7 +405,10 @@ func firstAfter(seqs []uint64, seq uint64) uint64 {
 // wrote.
 func (u undoTx) handDown(next uint64, partition, id string, reverted undoItem) error {
 	key := itemKey(next, partition, id)
-	v := u.undo.Get(key)
+	v, err := u.value(key) // seal.go
+	if err != nil {
+		return err
+	}
 	if v == nil {
 		return fmt.Errorf("%w: undo index names missing item %d %s", ErrCorrupt, next, id)
 	}
@@ -366,7 +424,7 @@ func (u undoTx) handDown(next uint64, partition, id string, reverted undoItem) e
 		return nil // not written over the reverted command's version: keep
 	}
 	it.hadPrev, it.prev = reverted.hadPrev, reverted.prev
-	return u.undo.Put(key, it.encode())
+	return u.putValue(key, it.encode())
 }
 
 // noticeSeq returns the outbox sequence of the command of this store that
@@ -382,32 +440,19 @@ func (s *Store) noticeSeq(r record.Record) (uint64, bool) {
 	return n.Seq, true
 }
 
-// markAcked stamps the entries of the commands acknowledged up to hwm with
-// now and the lycée partition's checkpoint.
+// markAcked notes that the commands up to hwm are acknowledged, at now
+// and the lycée partition's checkpoint: one range for the whole batch,
+// and none when no entry of the batch is left (the feed brought back
+// central's versions of its records first, as it mostly does).
 func (u undoTx) markAcked(tx *bolt.Tx, uai string, hwm uint64, now time.Time) error {
 	from, _ := readU64(u.meta.Get(metaUndoAckedUpTo))
 	if hwm <= from {
 		return nil
 	}
-	cp, _ := readU64(tx.Bucket(bucketCheckpoints).Get([]byte(uai)))
-	h := undoHeader{ackedAt: now.UnixMilli(), checkpoint: cp}
-	var seqs []uint64
-	c := u.undo.Cursor()
-	for k, _ := c.Seek(u64(from + 1)); k != nil; k, _ = c.Next() {
-		if len(k) != 8 {
-			continue
-		}
-		seq, _ := readU64(k)
-		if seq > hwm {
-			break
-		}
-		seqs = append(seqs, seq)
-	}
-	for _, seq := range seqs {
-		if err := u.undo.Put(u64(seq), h.encode()); err != nil {
-			return err
-		}
-		if err := u.acked.Put(append(u64(uint64(h.ackedAt)), u64(seq)...), nil); err != nil {
+	if k, _ := u.undo.Cursor().Seek(u64(from + 1)); len(k) >= 8 && binary.BigEndian.Uint64(k) <= hwm {
+		cp, _ := readU64(tx.Bucket(bucketCheckpoints).Get([]byte(uai)))
+		r := ackedRange{ackedAt: now.UnixMilli(), from: from, hwm: hwm, checkpoint: cp}
+		if err := u.acked.Put(r.key(), r.value()); err != nil {
 			return err
 		}
 	}
@@ -415,25 +460,55 @@ func (u undoTx) markAcked(tx *bolt.Tx, uai string, hwm uint64, now time.Time) er
 }
 
 // sweep drops the entries acknowledged at least undoRetention before now
-// whose stamped checkpoint the lycée partition's feed has moved past.
+// whose noted checkpoint the lycée partition's feed has moved past.
 func (u undoTx) sweep(checkpoint uint64, now time.Time) error {
 	cutoff := now.Add(-undoRetention).UnixMilli()
-	var old []uint64
+	var old []uint64      // entries to drop
+	var done []ackedRange // ranges whose entries go
 	c := u.acked.Cursor()
-	for k, _ := c.First(); k != nil; k, _ = c.Next() {
-		if len(k) != 16 {
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if len(k) != 16 || (len(v) != 0 && len(v) != 16) {
 			return fmt.Errorf("%w: undo acked key %x", ErrCorrupt, k)
 		}
 		if int64(binary.BigEndian.Uint64(k)) > cutoff {
 			break
 		}
-		seq := binary.BigEndian.Uint64(k[8:])
-		h, err := decodeUndoHeader(u.undo.Get(u64(seq)))
-		if err != nil {
-			return err
+		if len(v) == 0 { // layout 1: one entry, its header holds the checkpoint
+			seq := binary.BigEndian.Uint64(k[8:])
+			hv, err := u.value(u64(seq)) // seal.go
+			if err != nil {
+				return err
+			}
+			h, err := decodeLegacyHeader(hv)
+			if err != nil {
+				return err
+			}
+			if checkpoint > h.checkpoint {
+				old = append(old, seq)
+			}
+			continue
 		}
-		if checkpoint > h.checkpoint {
+		r := ackedRange{ackedAt: int64(binary.BigEndian.Uint64(k)), hwm: binary.BigEndian.Uint64(k[8:]),
+			from: binary.BigEndian.Uint64(v), checkpoint: binary.BigEndian.Uint64(v[8:])}
+		if checkpoint > r.checkpoint {
+			done = append(done, r)
+		}
+	}
+	for _, r := range done {
+		uc := u.undo.Cursor()
+		for k, _ := uc.Seek(u64(r.from + 1)); k != nil; {
+			seq, ok := readU64(k[:min(len(k), 8)])
+			if !ok {
+				return fmt.Errorf("%w: undo key %x", ErrCorrupt, k)
+			}
+			if seq > r.hwm {
+				break
+			}
 			old = append(old, seq)
+			k, _ = uc.Seek(u64(seq + 1))
+		}
+		if err := u.acked.Delete(r.key()); err != nil {
+			return err
 		}
 	}
 	for _, seq := range old {
@@ -450,11 +525,13 @@ func (s *Store) UndoPending() ([]uint64, error) {
 	var seqs []uint64
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketUndo).Cursor()
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			if len(k) == 8 {
-				seq, _ := readU64(k)
-				seqs = append(seqs, seq)
+		for k, _ := c.First(); k != nil; {
+			seq, ok := readU64(k[:min(len(k), 8)])
+			if !ok {
+				return fmt.Errorf("%w: undo key %x", ErrCorrupt, k)
 			}
+			seqs = append(seqs, seq)
+			k, _ = c.Seek(u64(seq + 1))
 		}
 		return nil
 	})

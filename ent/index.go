@@ -16,10 +16,17 @@ const IndexVersion = "ent-2"
 // Index terms: a user ("u:" and the user's id), a class ("c:" and its
 // name), a forum ("f:" and its id) or a forum topic ("t:" and its id) that
 // a record concerns.
-func userTerm(id string) string     { return "u:" + id }
-func classTerm(class string) string { return "c:" + class }
-func forumTerm(id string) string    { return "f:" + id }
-func topicTerm(id string) string    { return "t:" + id }
+const (
+	userPrefix  = "u:"
+	classPrefix = "c:"
+	forumPrefix = "f:"
+	topicPrefix = "t:"
+)
+
+func userTerm(id string) string     { return userPrefix + id }
+func classTerm(class string) string { return classPrefix + class }
+func forumTerm(id string) string    { return forumPrefix + id }
+func topicTerm(id string) string    { return topicPrefix + id }
 
 // IndexTerms is the ENT's record.Indexer: the terms by which the lists of
 // the portal find a user's own records without reading the whole lycée.
@@ -33,85 +40,160 @@ func topicTerm(id string) string    { return "t:" + id }
 // Other kinds have none. A body that does not decode has none either (the
 // lists would not show it).
 func IndexTerms(r record.Record) []string {
-	var terms []string
 	switch r.Kind {
 	case KindMessage:
 		var b struct {
 			FromID string `json:"fromId"`
 			ToID   string `json:"toId"`
 		}
-		if decodeFields(r.Body, &b, &b.FromID, "fromId", &b.ToID, "toId") {
-			terms = appendTerms(terms, userTerm, b.FromID, b.ToID)
-		}
+		return decodeTerms(r.Body, &b, &b.FromID, "fromId", userPrefix, &b.ToID, "toId", userPrefix)
 	case KindGrade:
 		var b struct {
 			Student string `json:"student"`
 		}
-		if decodeFields(r.Body, &b, &b.Student, "student", nil, "") {
-			terms = appendTerms(terms, userTerm, b.Student)
-		}
+		return decodeTerms(r.Body, &b, &b.Student, "student", userPrefix, nil, "", "")
 	case KindAbsence:
 		var b struct {
 			StudentID  string `json:"studentId"`
 			RecorderID string `json:"recorderId"`
 			Class      string `json:"class"`
 		}
-		if json.Unmarshal(r.Body, &b) == nil {
-			terms = appendTerms(terms, userTerm, b.StudentID, b.RecorderID)
-			terms = appendTerms(terms, classTerm, b.Class)
+		if json.Unmarshal(r.Body, &b) != nil {
+			return nil
 		}
+		terms := appendTerms(nil, userTerm, b.StudentID, b.RecorderID)
+		return appendTerms(terms, classTerm, b.Class)
 	case KindHomework:
 		var b struct {
 			Class    string `json:"class"`
 			AuthorID string `json:"authorId"`
 		}
-		if decodeFields(r.Body, &b, &b.Class, "class", &b.AuthorID, "authorId") {
-			terms = appendTerms(terms, classTerm, b.Class)
-			terms = appendTerms(terms, userTerm, b.AuthorID)
-		}
+		return decodeTerms(r.Body, &b, &b.Class, "class", classPrefix, &b.AuthorID, "authorId", userPrefix)
 	case KindEvaluation:
 		var b struct {
 			Class     string `json:"class"`
 			TeacherID string `json:"teacherId"`
 		}
-		if decodeFields(r.Body, &b, &b.Class, "class", &b.TeacherID, "teacherId") {
-			terms = appendTerms(terms, classTerm, b.Class)
-			terms = appendTerms(terms, userTerm, b.TeacherID)
-		}
+		return decodeTerms(r.Body, &b, &b.Class, "class", classPrefix, &b.TeacherID, "teacherId", userPrefix)
 	case KindForumTopic, KindForumPost:
 		var b struct {
 			ForumID string `json:"forumId"`
 			TopicID string `json:"topicId"`
 		}
-		if decodeFields(r.Body, &b, &b.ForumID, "forumId", &b.TopicID, "topicId") {
-			terms = appendTerms(terms, forumTerm, b.ForumID)
-			terms = appendTerms(terms, topicTerm, b.TopicID)
-		}
+		return decodeTerms(r.Body, &b, &b.ForumID, "forumId", forumPrefix, &b.TopicID, "topicId", topicPrefix)
 	}
-	return terms
+	return nil
 }
 
-// decodeFields decodes body into v, a struct of the string fields *a and
-// *b (nil for none) tagged aName and bName, as json.Unmarshal would, and
-// reports whether body decodes. Every write of an indexed record reads its
-// body, and json.Unmarshal of a message's was a sixth of an edge's
-// catch-up: scanFields finds the members in one pass, and leaves anything
-// unusual to json.Unmarshal.
-func decodeFields(body []byte, v any, a *string, aName string, b *string, bName string) bool {
-	if scanFields(body, a, aName, b, bName) {
-		return true
+// decodeTerms returns the terms aPrefix+a and bPrefix+b (those whose
+// value is not empty) of the string members aName and bName of body,
+// decoded as json.Unmarshal decodes them into v, a struct of the fields *a
+// and *b (nil for none); none if body does not decode. Every write of an
+// indexed record asks for its terms, at each of central's state machines
+// and at the edge (json.Unmarshal of a message's body was a sixth of an
+// edge's catch-up): scanRaw reads the members in place, in one pass, and
+// leaves anything unusual to json.Unmarshal; the terms share one
+// allocation.
+func decodeTerms(body []byte, v any, a *string, aName, aPrefix string, b *string, bName, bPrefix string) []string {
+	var ra, rb []byte
+	pb := &rb
+	if b == nil {
+		pb = nil
 	}
-	return json.Unmarshal(body, v) == nil
+	if !scanRaw(body, &ra, aName, pb, bName) {
+		if json.Unmarshal(body, v) != nil {
+			return nil
+		}
+		ra = []byte(*a)
+		if b != nil {
+			rb = []byte(*b)
+		}
+	}
+	return makeTerms(aPrefix, ra, bPrefix, rb)
+}
+
+// makeTerms returns aPrefix+a and bPrefix+b, leaving out those whose
+// value is empty, in one string and one slice, sorted (as the stores keep
+// them: record.Terms then need not copy them to sort them).
+func makeTerms(aPrefix string, a []byte, bPrefix string, b []byte) []string {
+	if len(a) > 0 && len(b) > 0 && lessJoined(bPrefix, b, aPrefix, a) {
+		aPrefix, a, bPrefix, b = bPrefix, b, aPrefix, a
+	}
+	n := 0
+	if len(a) > 0 {
+		n += len(aPrefix) + len(a)
+	}
+	if len(b) > 0 {
+		n += len(bPrefix) + len(b)
+	}
+	if n == 0 {
+		return nil
+	}
+	var sb strings.Builder
+	sb.Grow(n)
+	if len(a) > 0 {
+		sb.WriteString(aPrefix)
+		sb.Write(a)
+	}
+	split := sb.Len()
+	if len(b) > 0 {
+		sb.WriteString(bPrefix)
+		sb.Write(b)
+	}
+	s := sb.String()
+	if split == 0 || split == len(s) {
+		return []string{s}
+	}
+	return []string{s[:split], s[split:]}
+}
+
+// lessJoined reports whether xPrefix+x sorts before yPrefix+y, without
+// joining them.
+func lessJoined(xPrefix string, x []byte, yPrefix string, y []byte) bool {
+	at := func(prefix string, v []byte, i int) byte {
+		if i < len(prefix) {
+			return prefix[i]
+		}
+		return v[i-len(prefix)]
+	}
+	nx, ny := len(xPrefix)+len(x), len(yPrefix)+len(y)
+	for i := 0; i < nx && i < ny; i++ {
+		if cx, cy := at(xPrefix, x, i), at(yPrefix, y, i); cx != cy {
+			return cx < cy
+		}
+	}
+	return nx < ny
 }
 
 // scanFields reads the members aName and bName of the JSON object body
-// into *a and *b, reporting false (the caller then uses json.Unmarshal)
-// for anything it does not read exactly as encoding/json would: a key that
-// matches a name only case-insensitively, a wanted member that is not a
-// plain string, a member that is an object or an array, malformed JSON.
-// Other members may be strings, numbers, booleans or null.
+// into *a and *b (nil for none) as scanRaw reads them.
 func scanFields(body []byte, a *string, aName string, b *string, bName string) bool {
-	var av, bv string
+	var ra, rb []byte
+	pb := &rb
+	if b == nil {
+		pb = nil
+	}
+	if !scanRaw(body, &ra, aName, pb, bName) {
+		return false
+	}
+	*a = string(ra)
+	if b != nil {
+		*b = string(rb)
+	}
+	return true
+}
+
+// scanRaw reads the members aName and bName of the JSON object body,
+// leaving *a and *b (nil for none) on their text in body, and reports
+// false (the caller then uses json.Unmarshal) for anything it does not
+// read exactly as encoding/json would: a key that matches a name only
+// case-insensitively, a wanted member that is not a plain string (no
+// escape, valid UTF-8: its text is its value), a member that is an object
+// or an array, malformed JSON. Other members may be strings, numbers,
+// booleans or null. Like json.Unmarshal it reads the whole object: a
+// member repeated counts last, and malformed JSON anywhere fails.
+func scanRaw(body []byte, a *[]byte, aName string, b *[]byte, bName string) bool {
+	var av, bv []byte
 	i := skipSpace(body, 0)
 	if i >= len(body) || body[i] != '{' {
 		return false
@@ -125,13 +207,13 @@ func scanFields(body []byte, a *string, aName string, b *string, bName string) b
 			if next < 0 || !plain {
 				return false
 			}
-			var dst *string
-			switch k := string(key); {
-			case k == aName:
+			var dst *[]byte
+			switch {
+			case string(key) == aName:
 				dst = &av
-			case b != nil && k == bName:
+			case b != nil && string(key) == bName:
 				dst = &bv
-			case strings.EqualFold(k, aName) || (b != nil && strings.EqualFold(k, bName)):
+			case strings.EqualFold(string(key), aName) || (b != nil && strings.EqualFold(string(key), bName)):
 				return false
 			}
 			i = skipSpace(body, next)
@@ -148,7 +230,7 @@ func scanFields(body []byte, a *string, aName string, b *string, bName string) b
 					return false
 				}
 				if dst != nil {
-					*dst = string(raw)
+					*dst = raw
 				}
 				i = next
 			} else {

@@ -2,7 +2,10 @@ package ent
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
+
+	"atrium/record"
 )
 
 // scanFields must read what json.Unmarshal reads, or decline.
@@ -51,4 +54,30 @@ func TestScanFieldsReadsMessages(t *testing.T) {
 	if !scanFields(body, &a, "fromId", &b, "toId") || a != "a" || b != "b" {
 		t.Errorf("scanFields(%s) = %q, %q, want a, b (read without json.Unmarshal)", body, a, b)
 	}
+}
+
+// IndexTerms reads a body's members in place (decodeTerms): its terms
+// must be those json.Unmarshal gives, in any order.
+func FuzzIndexTermsMessage(f *testing.F) {
+	for _, s := range []string{
+		`{"fromId":"b","toId":"a","body":"x"}`, `{"fromId":"a","toId":"a"}`, `{"fromId":"a\u0062","toId":""}`,
+		`{"toId":"b"}`, `{"fromId":1}`, `{`, `{"fromId":"ab","toId":"a"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got := IndexTerms(record.Record{Kind: KindMessage, Body: body})
+		var v struct {
+			FromID string `json:"fromId"`
+			ToID   string `json:"toId"`
+		}
+		var want []string
+		if json.Unmarshal(body, &v) == nil {
+			want = appendTerms(nil, userTerm, v.FromID, v.ToID)
+		}
+		slices.Sort(want)
+		if !slices.IsSorted(got) || !slices.Equal(got, want) {
+			t.Fatalf("IndexTerms(%q) = %q, want %q (sorted)", body, got, want)
+		}
+	})
 }

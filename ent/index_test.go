@@ -28,6 +28,16 @@ func TestIndexTerms(t *testing.T) {
 		{record.Record{Kind: ent.KindAbsence, Body: body(map[string]any{"studentId": "s", "recorderId": "r"})}, []string{"u:s", "u:r"}},
 		{record.Record{Kind: ent.KindHomework, Body: body(map[string]any{"class": "1B", "authorId": "t"})}, []string{"c:1B", "u:t"}},
 		{record.Record{Kind: ent.KindEvaluation, Body: body(map[string]any{"class": "1B", "teacherId": "t"})}, []string{"c:1B", "u:t"}},
+		{record.Record{Kind: ent.KindMessage, Body: []byte(`{"fromId":"a\u0062","toId":"c"}`)}, []string{"u:ab", "u:c"}}, // escaped: json.Unmarshal reads it
+		{record.Record{Kind: ent.KindMessage, Body: []byte(`{"fromId":"a","toId":"b","toId":"c"}`)}, []string{"u:a", "u:c"}},
+		{record.Record{Kind: ent.KindMessage, Body: []byte(`{"fromId":"","toId":"b"}`)}, []string{"u:b"}},
+		{record.Record{Kind: ent.KindMessage, Body: body(map[string]any{"fromId": "b", "toId": "a"})}, []string{"u:a", "u:b"}},
+		{record.Record{Kind: ent.KindMessage, Body: body(map[string]any{"fromId": "ab", "toId": "a"})}, []string{"u:a", "u:ab"}},
+		{record.Record{Kind: ent.KindMessage, Body: body(map[string]any{"fromId": "a", "toId": "a"})}, []string{"u:a", "u:a"}},
+		{record.Record{Kind: ent.KindForumPost, Body: body(map[string]any{"forumId": "f"})}, []string{"f:f"}},
+		{record.Record{Kind: ent.KindForumPost, Body: body(map[string]any{"forumId": "f", "topicId": "t"})}, []string{"f:f", "t:t"}},
+		{record.Record{Kind: ent.KindHomework, Body: body(map[string]any{"authorId": "t"})}, []string{"u:t"}},
+		{record.Record{Kind: ent.KindGrade, Body: []byte(`{"student":1}`)}, nil},
 		{record.Record{Kind: ent.KindMessage, Body: []byte("{not json")}, nil},
 		{record.Record{Kind: ent.KindNews, Body: body(map[string]any{"authorId": "a"})}, nil},
 	}

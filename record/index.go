@@ -14,7 +14,10 @@ func Terms(idx Indexer, r Record) []string {
 		return nil
 	}
 	ts := idx(r)
-	out := ts[:0:0]
+	if clean(ts) {
+		return ts // the common case: no copy (every write of a record asks)
+	}
+	out := make([]string, 0, len(ts))
 	for _, t := range ts {
 		if t != "" && strings.IndexByte(t, 0) < 0 {
 			out = append(out, t)
@@ -22,6 +25,17 @@ func Terms(idx Indexer, r Record) []string {
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// clean reports whether ts is already as Terms returns it: sorted, without
+// duplicates, empty terms or terms holding a NUL byte.
+func clean(ts []string) bool {
+	for i, t := range ts {
+		if t == "" || strings.IndexByte(t, 0) >= 0 || i > 0 && ts[i-1] >= t {
+			return false
+		}
+	}
+	return true
 }
 
 // TermChanges returns, for a record going from old (had: it existed) to

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 func TestTermChanges(t *testing.T) {
@@ -44,5 +45,28 @@ func TestTermChanges(t *testing.T) {
 	}
 	if _, del, _, add := TermChanges(nil, rec("m", "a", false), true, rec("m", "b", false)); del != nil || add != nil {
 		t.Errorf("TermChanges(nil indexer) = %q, %q, want none", del, add)
+	}
+}
+
+func TestTerms(t *testing.T) {
+	tests := []struct {
+		terms []string
+		want  []string
+	}{
+		{nil, nil},
+		{[]string{"a", "b"}, []string{"a", "b"}},
+		{[]string{"b", "a"}, []string{"a", "b"}},
+		{[]string{"a", "a", "b"}, []string{"a", "b"}},
+		{[]string{"a", "", "x\x00y", "b"}, []string{"a", "b"}},
+		{[]string{""}, []string{}},
+	}
+	for _, tt := range tests {
+		idx := func(Record) []string { return tt.terms }
+		if got := Terms(idx, Record{Kind: "m"}); !cmp.Equal(got, tt.want, cmpopts.EquateEmpty()) {
+			t.Errorf("Terms(%q) = %q, want %q", tt.terms, got, tt.want)
+		}
+	}
+	if got := Terms(func(Record) []string { return []string{"a"} }, Record{Kind: "m", Deleted: true}); got != nil {
+		t.Errorf("Terms(tombstone) = %q, want none", got)
 	}
 }
