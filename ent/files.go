@@ -27,9 +27,11 @@ import (
 // outbox during an outage and reach central after it, central's reach the
 // edge on the changes feed, both resuming where they stopped.
 //
+// FilesIncomplete tells an edge's status how many files still miss chunks.
 // What this does not do yet (issue "Replication for the real world…"):
-// deduplicate chunks across lycées at central, prefetch under a bandwidth
-// cap on a stream of their own, and collect the chunks no record uses.
+// deduplicate chunks across lycées at central, carry a chunk's bytes
+// without base64, prefetch on a stream of its own, and collect the chunks
+// no record uses (docs/files.md).
 
 // ChunkSize is the largest chunk of a file.
 const ChunkSize = 256 << 10
@@ -331,4 +333,65 @@ func (s *Service) chunk(partition, hash string) ([]byte, error) {
 		return nil, fmt.Errorf("ent: chunk %s: stored bytes do not match their hash", hash)
 	}
 	return data, nil
+}
+
+// FileProgress is how many of the files a store's records name have not
+// all their chunks in that store yet, and how many bytes they miss: what
+// an edge catching up still has to receive.
+type FileProgress struct {
+	Incomplete   int   `json:"incomplete"`    // files with at least one chunk missing
+	MissingBytes int64 `json:"missing_bytes"` // the size of their missing chunks
+}
+
+// FilesIncomplete reads the files named by the catalogue items and the
+// espaces' document versions of partition and counts those whose chunks
+// are not all in r. It reads every such record: callers cache it.
+func FilesIncomplete(r record.Reader, partition string) (FileProgress, error) {
+	var p FileProgress
+	count := func(f *FileRef) error {
+		if f == nil {
+			return nil
+		}
+		var missing int64
+		for i, h := range f.Chunks {
+			rec, ok, err := r.Get(partition, ChunkID(h))
+			if err != nil {
+				return err
+			}
+			if ok && !rec.Deleted && rec.Kind == KindFileChunk {
+				continue
+			}
+			size := int64(ChunkSize)
+			if i == len(f.Chunks)-1 {
+				size = f.Size - int64(i)*ChunkSize
+			}
+			missing += max(size, 0)
+		}
+		if missing > 0 {
+			p.Incomplete++
+			p.MissingBytes += missing
+		}
+		return nil
+	}
+	err := r.Scan(partition, KindCatalogueItem, func(rec record.Record) error {
+		var b catalogueBody
+		if json.Unmarshal(rec.Body, &b) != nil {
+			return nil // not a file's business
+		}
+		return count(b.File)
+	})
+	if err != nil {
+		return FileProgress{}, fmt.Errorf("ent: files incomplete in %s: %w", partition, err)
+	}
+	err = r.Scan(partition, KindSpaceVersion, func(rec record.Record) error {
+		var b spaceVersionBody
+		if json.Unmarshal(rec.Body, &b) != nil {
+			return nil
+		}
+		return count(&b.File)
+	})
+	if err != nil {
+		return FileProgress{}, fmt.Errorf("ent: files incomplete in %s: %w", partition, err)
+	}
+	return p, nil
 }

@@ -14,6 +14,10 @@ type Status struct {
 	Raft    *RaftStatus    `json:"raft,omitempty"`
 	Members []MemberStatus `json:"members,omitempty"`
 	Edges   []EdgeStatus   `json:"edges,omitempty"`
+
+	// CertNotAfter is when an edge's client certificate expires (it renews
+	// it when a third of its life is left: docs/appliances.md).
+	CertNotAfter time.Time `json:"cert_not_after,omitzero"`
 }
 
 // SyncStatus is an edge's link with central.
@@ -23,6 +27,51 @@ type SyncStatus struct {
 	Checkpoints map[string]uint64 `json:"checkpoints"` // partition -> last feed sequence applied
 	LastSync    time.Time         `json:"last_sync,omitzero"`
 	Digest      *DigestStatus     `json:"digest,omitempty"`
+	// Snapshots, by partition: the snapshots taken since the edge started
+	// or in progress (an edge cut off longer than central's tombstone
+	// horizon pulls its partition whole).
+	Snapshots map[string]SnapshotStatus `json:"snapshots,omitempty"`
+	// Pending is what waits in the outbox, files' chunks among it; Files
+	// is the lycée's files whose chunks have not all reached the edge yet;
+	// WAN is the link's cap and the bytes it carried (docs/files.md).
+	Pending *PendingStatus `json:"pending,omitempty"`
+	Files   *FilesStatus   `json:"files,omitempty"`
+	WAN     *WANStatus     `json:"wan,omitempty"`
+}
+
+// PendingStatus is an edge's outbox: the commands central has not
+// acknowledged yet and their size, and of them the chunks of files.
+type PendingStatus struct {
+	Commands   int   `json:"commands"`
+	Bytes      int64 `json:"bytes"`
+	Chunks     int   `json:"chunks"`
+	ChunkBytes int64 `json:"chunk_bytes"`
+}
+
+// FilesStatus counts the files the edge's records name whose chunks have
+// not all arrived, and the bytes they miss.
+type FilesStatus struct {
+	Incomplete   int   `json:"incomplete"`
+	MissingBytes int64 `json:"missing_bytes"`
+}
+
+// WANStatus is an edge's WAN link as its sync uses it.
+type WANStatus struct {
+	Cap           int64  `json:"cap"` // bytes per second in each direction; 0: none
+	SentBytes     uint64 `json:"sent_bytes"`
+	ReceivedBytes uint64 `json:"received_bytes"`
+}
+
+// SnapshotStatus is an edge's snapshot of one partition
+// (replication/DESIGN.md, "Tombstone horizon and snapshots").
+type SnapshotStatus struct {
+	InProgress  bool      `json:"in_progress"`
+	StagedSeq   uint64    `json:"staged_seq"`   // sequence of central's feed staged so far
+	Records     uint64    `json:"records"`      // records staged so far
+	Bytes       uint64    `json:"bytes"`        // their size
+	ResumedFrom uint64    `json:"resumed_from"` // sequence the current (or last) one resumed from; 0: from the start
+	Completed   uint64    `json:"completed"`    // swapped in since the edge started
+	LastSwap    time.Time `json:"last_swap,omitzero"`
 }
 
 // DigestStatus is how an edge's digest of its lycée's partition compares

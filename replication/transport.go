@@ -3,6 +3,10 @@ package replication
 // This is the only file that imports quic-go: the rest of the package sees
 // listeners, connections and streams through the small types below, and
 // quic-go's errors do not leave it.
+//
+// An edge dials through its WAN (shaper.go): the streams count their bytes
+// there, and under a cap the connection runs on a UDP socket of its own
+// wrapped by the WAN's token buckets.
 
 import (
 	"context"
@@ -73,15 +77,53 @@ func (l *listener) close() error { return l.ln.Close() }
 
 // conn is one QUIC connection with a verified peer.
 type conn struct {
-	qc *quic.Conn
+	qc  *quic.Conn
+	wan *WAN // the edge's WAN, counting its streams' bytes; nil at central
 }
 
 func dial(ctx context.Context, addr string, tlsConf *tls.Config) (*conn, error) {
-	qc, err := quic.DialAddr(ctx, addr, withALPN(tlsConf), quicConfig())
+	return dialWAN(ctx, addr, tlsConf, nil)
+}
+
+// dialWAN dials addr from a UDP socket of its own, shaped to wan's cap and
+// counted in wan (nil: neither). The socket is closed with the connection.
+func dialWAN(ctx context.Context, addr string, tlsConf *tls.Config, wan *WAN) (*conn, error) {
+	if wan == nil || wan.cap <= 0 {
+		// quic-go's own socket keeps its batching (GSO) and ECN.
+		qc, err := quic.DialAddr(ctx, addr, withALPN(tlsConf), quicConfig())
+		if err != nil {
+			return nil, fmt.Errorf("dial quic %s: %w", addr, flatten(err))
+		}
+		return &conn{qc: qc, wan: wan}, nil
+	}
+	raddr, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
+		return nil, fmt.Errorf("dial quic %s: %w", addr, err)
+	}
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4zero})
+	if err != nil {
+		return nil, fmt.Errorf("dial quic %s: %w", addr, err)
+	}
+	tr := &quic.Transport{Conn: wan.shape(udp)}
+	tc := withALPN(tlsConf)
+	if tc.ServerName == "" {
+		// As quic.DialAddr does: the name central's certificate is checked
+		// against is the host dialled.
+		if h, _, err := net.SplitHostPort(addr); err == nil {
+			tc.ServerName = h
+		}
+	}
+	qc, err := tr.Dial(ctx, raddr, tc, quicConfig())
+	if err != nil {
+		tr.Close()
 		return nil, fmt.Errorf("dial quic %s: %w", addr, flatten(err))
 	}
-	return &conn{qc: qc}, nil
+	// The transport (and its socket) is the connection's: it goes with it.
+	go func() {
+		<-qc.Context().Done()
+		tr.Close()
+	}()
+	return &conn{qc: qc, wan: wan}, nil
 }
 
 func (c *conn) openStream(ctx context.Context) (*stream, error) {
@@ -89,7 +131,7 @@ func (c *conn) openStream(ctx context.Context) (*stream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open stream: %w", flatten(err))
 	}
-	return &stream{s: s}, nil
+	return &stream{s: s, wan: c.wan}, nil
 }
 
 func (c *conn) acceptStream(ctx context.Context) (*stream, error) {
@@ -97,7 +139,7 @@ func (c *conn) acceptStream(ctx context.Context) (*stream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("accept stream: %w", flatten(err))
 	}
-	return &stream{s: s}, nil
+	return &stream{s: s, wan: c.wan}, nil
 }
 
 // peerCertificates returns the peer's verified chain, leaf first.
@@ -115,16 +157,23 @@ func (c *conn) close(reason string) { _ = c.qc.CloseWithError(0, reason) }
 
 // stream is one request/response exchange.
 type stream struct {
-	s *quic.Stream
+	s   *quic.Stream
+	wan *WAN // nil: not counted
 }
 
 func (s *stream) Read(p []byte) (int, error) {
 	n, err := s.s.Read(p)
+	if s.wan != nil {
+		s.wan.receivd.Add(uint64(n))
+	}
 	return n, flatten(err)
 }
 
 func (s *stream) Write(p []byte) (int, error) {
 	n, err := s.s.Write(p)
+	if s.wan != nil {
+		s.wan.sent.Add(uint64(n))
+	}
 	return n, flatten(err)
 }
 
