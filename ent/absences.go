@@ -362,7 +362,7 @@ func execAbsenceStatus(tx record.Tx, cmd record.Command) error {
 
 func decodeAbsence(rec record.Record) (Absence, error) {
 	var b absenceBody
-	if err := json.Unmarshal(rec.Body, &b); err != nil {
+	if err := b.unmarshal(rec.Body); err != nil {
 		return Absence{}, fmt.Errorf("decode absence %s: %w", rec.ID, err)
 	}
 	a := Absence{

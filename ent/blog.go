@@ -312,7 +312,7 @@ func execBlogDelete(tx record.Tx, cmd record.Command) error {
 
 func decodeBlogPost(rec record.Record) (BlogPost, error) {
 	var b blogPostBody
-	if err := json.Unmarshal(rec.Body, &b); err != nil {
+	if err := b.unmarshal(rec.Body); err != nil {
 		return BlogPost{}, fmt.Errorf("decode blog post %s: %w", rec.ID, err)
 	}
 	return BlogPost{ID: rec.ID, Partition: rec.Partition, Class: b.Class, Title: b.Title, Body: b.Body,

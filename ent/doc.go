@@ -41,9 +41,12 @@
 // record they read, so a store without an index gives the same lists.
 // The long ones are also read a page at a time (paging.go: Page, a limit
 // and a cursor, the id of a page's last item — ids are time-ordered
-// UUIDv7; ListMessagesPage, ListNewsPage, ListHomeworkPage,
+// UUIDv7; ListMessagesPage, ListNewsPage, ListHomeworkPage, ListNotesPage,
 // ListAbsencesPage with its AbsenceFilter): they stop reading once the
-// page is full, newest id first.
+// page is full, newest id first. The stored bodies they read are decoded
+// without reflection (json.go: decodeFlatObject, exactly encoding/json's
+// result, FuzzFlatObject), and PageInfo reads what every page shows (the
+// lycée, the unread notices) in one transaction.
 //
 // This package must not import central/, edge/ or replication/: they import
 // it. A Service is safe for concurrent use; Exec and PublishedToEdge are

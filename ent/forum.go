@@ -416,7 +416,7 @@ func execForumHide(tx record.Tx, cmd record.Command) error {
 
 func decodeForum(rec record.Record) (Forum, error) {
 	var b forumBody
-	if err := json.Unmarshal(rec.Body, &b); err != nil {
+	if err := b.unmarshal(rec.Body); err != nil {
 		return Forum{}, fmt.Errorf("decode forum %s: %w", rec.ID, err)
 	}
 	return Forum{ID: rec.ID, Partition: rec.Partition, Title: b.Title, Audience: b.Audience, Class: b.Class,
@@ -425,7 +425,7 @@ func decodeForum(rec record.Record) (Forum, error) {
 
 func decodeTopic(rec record.Record) (ForumTopic, error) {
 	var b forumTopicBody
-	if err := json.Unmarshal(rec.Body, &b); err != nil {
+	if err := b.unmarshal(rec.Body); err != nil {
 		return ForumTopic{}, fmt.Errorf("decode forum topic %s: %w", rec.ID, err)
 	}
 	created := time.UnixMilli(b.Created)
@@ -436,7 +436,7 @@ func decodeTopic(rec record.Record) (ForumTopic, error) {
 // decodePost decodes a reply; a hidden one loses its text.
 func decodePost(rec record.Record) (ForumPost, error) {
 	var b forumPostBody
-	if err := json.Unmarshal(rec.Body, &b); err != nil {
+	if err := b.unmarshal(rec.Body); err != nil {
 		return ForumPost{}, fmt.Errorf("decode forum post %s: %w", rec.ID, err)
 	}
 	p := ForumPost{ID: rec.ID, Partition: rec.Partition, TopicID: b.TopicID, ForumID: b.ForumID, Body: b.Body,

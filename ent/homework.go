@@ -218,7 +218,7 @@ func execHomeworkDelete(tx record.Tx, cmd record.Command) error {
 
 func decodeHomework(rec record.Record) (Homework, error) {
 	var b homeworkBody
-	if err := json.Unmarshal(rec.Body, &b); err != nil {
+	if err := b.unmarshal(rec.Body); err != nil {
 		return Homework{}, fmt.Errorf("decode homework %s: %w", rec.ID, err)
 	}
 	return Homework{

@@ -349,7 +349,7 @@ func evaluationIn(r record.Reader, partition, id string) (Evaluation, bool, erro
 
 func decodeEvaluation(rec record.Record) (Evaluation, error) {
 	var b evaluationBody
-	if err := json.Unmarshal(rec.Body, &b); err != nil {
+	if err := b.unmarshal(rec.Body); err != nil {
 		return Evaluation{}, fmt.Errorf("decode evaluation %s: %w", rec.ID, err)
 	}
 	return Evaluation{ID: rec.ID, Partition: rec.Partition, Class: b.Class, Subject: b.Subject, Title: b.Title,
@@ -560,6 +560,79 @@ func sortEvaluations[T any](s []T, at func(int) Evaluation) {
 		}
 		return a.ID > b.ID
 	})
+}
+
+// NotesPage is a page of the notes as u's notes page shows it.
+type NotesPage struct {
+	// Evaluations are those u reads, of the page.
+	Evaluations []Evaluation
+	// Grades are, for a student or a relative, the grades entered in the
+	// page's evaluations for the student or the relative's children; nil
+	// for the other profiles.
+	Grades []StudentGrade
+	// Next is the cursor of the next page, "" for none.
+	Next string
+}
+
+// ListNotesPage returns the page p of the evaluations u reads, the last
+// created first (by id), with the grades a student or a relative reads in
+// them. Within the page, the evaluations and the grades are ordered as
+// ListEvaluations and ListGrades order them, the latest evaluation first.
+// It reads no further than the page: the evaluations through the index,
+// the grades by their ids (GradeID), not the lycée's grades.
+func (s *Service) ListNotesPage(ctx context.Context, u User, p Page) (NotesPage, error) {
+	var out NotesPage
+	if !CanReadNotes(u) {
+		return out, nil
+	}
+	err := s.store.View(func(r record.Reader) error {
+		n, err := newNotesReader(r, u)
+		if err != nil {
+			return err
+		}
+		terms := []string{userTerm(u.ID)}
+		for _, c := range n.classes {
+			terms = append(terms, classTerm(c))
+		}
+		for _, st := range n.students {
+			for _, c := range st.Classes {
+				terms = append(terms, classTerm(c))
+			}
+		}
+		out.Evaluations, out.Next, err = scanPage(r, u.UAI, KindEvaluation, terms, n.all, p, func(rec record.Record) (Evaluation, bool, error) {
+			e, err := decodeEvaluation(rec)
+			return e, err == nil && n.reads(e), err
+		})
+		if err != nil {
+			return err
+		}
+		sortEvaluations(out.Evaluations, func(i int) Evaluation { return out.Evaluations[i] })
+		if u.Profile != Student && u.Profile != Relative {
+			return nil
+		}
+		out.Grades = []StudentGrade{}
+		for _, e := range out.Evaluations {
+			for _, st := range n.ownStudents(e) {
+				rec, ok, err := r.Get(u.UAI, GradeID(e.ID, st.ID))
+				if err != nil {
+					return err
+				}
+				if !ok || rec.Deleted || rec.Kind != KindGrade {
+					continue
+				}
+				var g gradeSummary
+				if err := g.unmarshal(rec.Body); err != nil {
+					return fmt.Errorf("decode grade %s: %w", rec.ID, err)
+				}
+				out.Grades = append(out.Grades, StudentGrade{Evaluation: e, Student: g.Student, StudentName: g.StudentName, Value: g.Value})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return NotesPage{}, fmt.Errorf("list notes: %w", err)
+	}
+	return out, nil
 }
 
 // GetEvaluation returns evaluation id and the grades u reads in it: the

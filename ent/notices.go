@@ -122,6 +122,35 @@ func (s *Service) UnreadNotices(ctx context.Context, u User) (int, error) {
 	return n, err
 }
 
+// PageInfo returns what every page shows a signed-in user besides its
+// content, read in one transaction: their lycée (zero when u has none or it
+// is unknown) and how many of their notices are unread (UnreadNotices).
+// On a store error it returns what it read with the error.
+func (s *Service) PageInfo(ctx context.Context, u User) (l Lycee, unread int, err error) {
+	if u.UAI == "" {
+		return Lycee{}, 0, nil
+	}
+	err = s.store.View(func(r record.Reader) error {
+		rec, ok, err := r.ByKey(KindLycee, u.UAI)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if l, err = decodeLycee(rec.Body); err != nil {
+				return fmt.Errorf("lycee %s: %w", u.UAI, err)
+			}
+		}
+		ids, read, err := noticeState(r, u.UAI, u.ID)
+		for _, id := range ids {
+			if !read[id] {
+				unread++
+			}
+		}
+		return err
+	})
+	return l, unread, err
+}
+
 // Notices returns the notices of the commands u authored that central
 // refused, newest first.
 func (s *Service) Notices(ctx context.Context, u User) ([]Notice, error) {

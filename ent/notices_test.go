@@ -2,6 +2,7 @@ package ent_test
 
 import (
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
@@ -90,6 +91,16 @@ func TestNotices(t *testing.T) {
 	}{{teacherA, 2}, {staffA, 1}, {studentA, 0}, {regionUser, 0}} {
 		if n, err := svc.UnreadNotices(ctx, c.u); err != nil || n != c.want {
 			t.Errorf("UnreadNotices(%s) = %d, %v; want %d", c.u.Login, n, err, c.want)
+		}
+		// PageInfo reads the same count, with the user's lycée.
+		wantLycee := ent.Lycee{}
+		if c.u.UAI != "" {
+			if wantLycee, err = svc.Lycee(ctx, c.u.UAI); err != nil && !errors.Is(err, ent.ErrNotFound) {
+				t.Fatal(err)
+			}
+		}
+		if l, n, err := svc.PageInfo(ctx, c.u); err != nil || n != c.want || l != wantLycee {
+			t.Errorf("PageInfo(%s) = %+v, %d, %v; want %+v, %d", c.u.Login, l, n, err, wantLycee, c.want)
 		}
 	}
 

@@ -282,7 +282,7 @@ func newsPartitions(u User) []string {
 
 func decodeNews(rec record.Record) (News, error) {
 	var b newsBody
-	if err := json.Unmarshal(rec.Body, &b); err != nil {
+	if err := b.unmarshal(rec.Body); err != nil {
 		return News{}, fmt.Errorf("decode news %s: %w", rec.ID, err)
 	}
 	return News{
@@ -293,7 +293,7 @@ func decodeNews(rec record.Record) (News, error) {
 
 func decodeMessage(rec record.Record) (Message, error) {
 	var b messageBody
-	if err := json.Unmarshal(rec.Body, &b); err != nil {
+	if err := b.unmarshal(rec.Body); err != nil {
 		return Message{}, fmt.Errorf("decode message %s: %w", rec.ID, err)
 	}
 	return Message{

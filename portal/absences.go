@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -26,7 +27,7 @@ type absencePage struct {
 	*view
 	CanRecord bool
 	// List.
-	Absences []absenceListRow
+	Absences template.HTML // rows.go
 	Pager    pager
 	// The list's filters (the lycée's staff, a teacher of several
 	// classes): Filter the one shown, Classes those to choose from.
@@ -47,23 +48,6 @@ type absencePage struct {
 }
 
 func newAbsenceRow(a ent.Absence) absenceRow { return absenceRow{Absence: a, DateText: frDate(a.Date)} }
-
-// absenceListRow is a line of the list, its texts computed before the
-// template runs: a template reaching a field through an embedded struct,
-// or calling a method, goes through reflection, and a list page does it
-// for every line.
-type absenceListRow struct {
-	ID, DateText, Slot, StudentName, Class, Kind, Status, Justification string
-}
-
-func newAbsenceListRow(a ent.Absence) absenceListRow {
-	j := "Aucune"
-	if a.Motif != "" {
-		j = a.MotifLabel()
-	}
-	return absenceListRow{ID: a.ID, DateText: frDate(a.Date), Slot: a.Slot(), StudentName: a.StudentName, Class: a.Class,
-		Kind: a.KindLabel(), Status: a.StatusLabel(), Justification: j}
-}
 
 func (p *Portal) absencePage(r *http.Request, title string, s *session) *absencePage {
 	return &absencePage{view: p.newView(r, title, s), CanRecord: ent.CanRecordAbsences(s.user),
@@ -89,10 +73,7 @@ func (p *Portal) absenceList(w http.ResponseWriter, r *http.Request, s *session)
 	if f.To != "" {
 		pg.ToText = frDate(f.To)
 	}
-	pg.Absences = make([]absenceListRow, 0, len(list))
-	for _, a := range list {
-		pg.Absences = append(pg.Absences, newAbsenceListRow(a))
-	}
+	pg.Absences = absenceRows(list)
 	p.render(w, http.StatusOK, "absences_list", pg)
 }
 

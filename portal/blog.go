@@ -1,9 +1,9 @@
 package portal
 
 import (
+	"html/template"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	"atrium/ent"
@@ -26,7 +26,7 @@ type blogPage struct {
 	*view
 	CanPublish bool
 	// List.
-	Rows []blogRow
+	Rows template.HTML // rows.go
 	// Read.
 	Post      ent.BlogPost
 	Comments  []blogComment
@@ -39,13 +39,6 @@ func (p *Portal) blogPage(r *http.Request, title string, s *session) *blogPage {
 	return &blogPage{view: p.newView(r, title, s), CanPublish: ent.CanPublishBlog(s.user)}
 }
 
-// blogRow is a line of the blog's list, its texts computed before the
-// template runs (a method or function a template calls goes through
-// reflection, for every line).
-type blogRow struct {
-	ID, Title, To, Author, Published, Comments string
-}
-
 func (p *Portal) blogList(w http.ResponseWriter, r *http.Request, s *session) {
 	posts, err := p.cfg.Service.ListBlog(r.Context(), s.user)
 	if err != nil {
@@ -53,21 +46,7 @@ func (p *Portal) blogList(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	pg := p.blogPage(r, "Blog", s)
-	pg.Rows = make([]blogRow, len(posts))
-	for i, b := range posts {
-		to := "Tout le lycée"
-		if b.Class != "" {
-			to = "Classe " + b.Class
-		}
-		comments := "aucun commentaire"
-		switch {
-		case b.CommentCount == 1:
-			comments = "1 commentaire"
-		case b.CommentCount > 1:
-			comments = strconv.Itoa(b.CommentCount) + " commentaires"
-		}
-		pg.Rows[i] = blogRow{ID: b.ID, Title: b.Title, To: to, Author: b.Author, Published: p.dateText(b.Published), Comments: comments}
-	}
+	pg.Rows = p.blogRows(posts)
 	p.render(w, http.StatusOK, "blog_list", pg)
 }
 

@@ -7,7 +7,8 @@
 // stylesheet, both embedded). Sessions are signed tokens from ent.Service,
 // carried in an HttpOnly, SameSite=Lax cookie or an Authorization: Bearer
 // header; every form posted with a session carries an anti-forgery token
-// derived from it. User content is escaped by html/template. At an edge cut
+// derived from it. User content is escaped by html/template, or by rows.go
+// for the lists' rows. At an edge cut
 // off from the region, every page shows how many changes wait to be sent.
 // Lycée administrators and Région staff search the audit trail of logins
 // and CAS validations (audit.go: /audit, its CSV export, /api/v1/audit).
@@ -20,14 +21,17 @@
 // Notices (notices.go: /avis, /api/v1/notices) tell a user what central
 // refused of what they did at a cut edge; every page's navigation counts
 // the unread ones and links to the user's services.
-// The long lists (actualités, messagerie, cahier de textes, absences) show
-// ent.DefaultPageLimit items, newest first, with a "Plus anciens" link
+// The long lists (actualités, messagerie, cahier de textes, notes, absences)
+// show ent.DefaultPageLimit items, newest first, with a "Plus anciens" link
 // (?avant=<id>) in a <nav aria-label="Pagination">; the staff's absences
 // open on the last 7 days with filters (class, dates, unjustified). The
 // JSON lists take ?limit=&before= and answer a Link rel="next" header
-// (paging.go). Lists render rows whose texts are computed in Go: an action
-// of html/template that calls a method or reaches a field through an
-// embedded struct goes through reflection, for every line.
+// (paging.go). The lists' rows are written in Go (rows.go), each text
+// escaped exactly as html/template escapes it there (rows_test.go holds
+// them to it), and reach the templates as one template.HTML: an action of
+// html/template costs a reflective call and an escaper, for every line.
+// The layout's navigation is rendered once for each set of links a user
+// may get (navParts) and kept.
 //
 // The portal imports ent and record, never the node packages (central/,
 // edge/, replication/): cmd/atrium wires it to a node through

@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -20,10 +21,10 @@ type forumPage struct {
 	CanModerate bool
 	HiddenText  string
 	// List.
-	Forums []forumRow
+	Forums template.HTML // rows.go
 	// Forum and topic.
 	Forum  forumRow
-	Topics []ent.ForumTopic
+	Topics template.HTML // rows.go
 	Topic  ent.ForumTopic
 	Posts  []ent.ForumPost
 	// Creation form.
@@ -61,9 +62,7 @@ func (p *Portal) forumList(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	pg := p.forumPage(r, "Forum", s)
-	for _, f := range forums {
-		pg.Forums = append(pg.Forums, newForumRow(f))
-	}
+	pg.Forums = forumRows(forums)
 	p.render(w, http.StatusOK, "forum_list", pg)
 }
 
@@ -118,7 +117,7 @@ func (p *Portal) renderForum(w http.ResponseWriter, r *http.Request, s *session,
 		return
 	}
 	pg := p.forumPage(r, f.Title, s)
-	pg.Forum, pg.Topics, pg.Error = newForumRow(f), topics, msg
+	pg.Forum, pg.Topics, pg.Error = newForumRow(f), p.topicRows(topics), msg
 	for k, v := range form {
 		pg.Form[k] = v
 	}

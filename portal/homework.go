@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -27,8 +28,8 @@ type homeworkPage struct {
 	*view
 	CanWrite bool
 	// List.
-	ToDo     []homeworkRow // work due today or later, by due date
-	Sessions []homeworkRow // every other entry, latest session first
+	ToDo     template.HTML // work due today or later, by due date (rows.go)
+	Sessions template.HTML // every other entry, latest session first
 	Classes  []string      // the classes of the list (filter) or the teacher's (form)
 	Class    string        // the class filter; "" for all
 	Pager    pager
@@ -88,13 +89,7 @@ func (p *Portal) homeworkList(w http.ResponseWriter, r *http.Request, s *session
 	if class != "" && !slices.Contains(pg.Classes, class) {
 		pg.Classes = append(pg.Classes, class)
 	}
-	for _, e := range entries {
-		if e.ToDo {
-			pg.ToDo = append(pg.ToDo, newHomeworkRow(e))
-		} else {
-			pg.Sessions = append(pg.Sessions, newHomeworkRow(e))
-		}
-	}
+	pg.ToDo, pg.Sessions = homeworkRows(entries)
 	slices.Sort(pg.Classes)
 	p.render(w, http.StatusOK, "homework_list", pg)
 }

@@ -2,6 +2,7 @@ package portal
 
 import (
 	"encoding/json"
+	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
@@ -21,9 +22,10 @@ type notesPage struct {
 	*view
 	CanCreate bool
 	// List.
-	Evaluations []evaluationRow
-	Grades      []gradeRow // a student's own, a relative's children's
-	ShowGrades  bool       // the user is a student or a relative
+	Evaluations template.HTML // rows.go
+	Grades      template.HTML // a student's own, a relative's children's
+	ShowGrades  bool          // the user is a student or a relative
+	Pager       pager
 	// Read.
 	Sheet ent.EvaluationSheet
 	// Errors lists the grades the last entry refused, one line each.
@@ -38,60 +40,25 @@ func (pg *notesPage) FrDate(s string) string { return frDate(s) }
 // Num writes a decimal with a French comma.
 func (pg *notesPage) Num(s string) string { return ent.GradeLabel(s) }
 
-// evaluationRow and gradeRow are the lines of the notes' list, their texts
-// computed before the template runs: a template reaching a field through
-// an embedded struct, or calling a method, goes through reflection, for
-// every line.
-type evaluationRow struct {
-	ID, Date, Subject, Class, Title, OutOf, Coefficient, Teacher string
-}
-
-type gradeRow struct {
-	ID, StudentName, Date, Subject, Title, Value, Coefficient string
-}
-
-func newEvaluationRow(e ent.Evaluation) evaluationRow {
-	return evaluationRow{ID: e.ID, Date: frDate(e.Date), Subject: e.Subject, Class: e.Class, Title: e.Title,
-		OutOf: ent.GradeLabel(e.OutOf), Coefficient: ent.GradeLabel(e.Coefficient), Teacher: e.Teacher}
-}
-
-func newGradeRow(g ent.StudentGrade) gradeRow {
-	v := g.ValueLabel()
-	switch g.Value {
-	case ent.GradeAbsent, ent.GradeExempt, ent.GradeNotGraded:
-	default:
-		v += " / " + ent.GradeLabel(g.OutOf)
-	}
-	return gradeRow{ID: g.ID, StudentName: g.StudentName, Date: frDate(g.Date), Subject: g.Subject, Title: g.Title,
-		Value: v, Coefficient: ent.GradeLabel(g.Coefficient)}
-}
-
 func (p *Portal) notesPage(r *http.Request, title string, s *session) *notesPage {
 	return &notesPage{view: p.newView(r, title, s), CanCreate: ent.CanGrade(s.user)}
 }
 
+// notesList shows a page of the evaluations (30, the last created first,
+// ?avant= for older ones) and, to a student or a relative, the grades
+// entered in them.
 func (p *Portal) notesList(w http.ResponseWriter, r *http.Request, s *session) {
-	evals, err := p.cfg.Service.ListEvaluations(r.Context(), s.user, "")
+	notes, err := p.cfg.Service.ListNotesPage(r.Context(), s.user, htmlPage(r))
 	if err != nil {
 		p.fail(w, r, s, err)
 		return
 	}
 	pg := p.notesPage(r, "Notes", s)
-	pg.Evaluations = make([]evaluationRow, len(evals))
-	for i, e := range evals {
-		pg.Evaluations[i] = newEvaluationRow(e)
-	}
+	pg.Pager = newPager(r, notes.Next)
+	pg.Evaluations = evaluationRows(notes.Evaluations)
 	if s.user.Profile == ent.Student || s.user.Profile == ent.Relative {
 		pg.ShowGrades = true
-		grades, err := p.cfg.Service.ListGrades(r.Context(), s.user, "")
-		if err != nil {
-			p.fail(w, r, s, err)
-			return
-		}
-		pg.Grades = make([]gradeRow, len(grades))
-		for i, g := range grades {
-			pg.Grades[i] = newGradeRow(g)
-		}
+		pg.Grades = gradeRows(notes.Grades, s.user.Profile == ent.Relative)
 	}
 	p.render(w, http.StatusOK, "notes_list", pg)
 }

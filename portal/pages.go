@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"sync"
@@ -42,31 +43,22 @@ type view struct {
 	Message  ent.Message
 	// Recipients lists whom the user may write to (the new-message form).
 	Recipients *recipientChoice
-	// Nav says which links of the navigation the user gets.
-	Nav nav
+	// Nav says which links of the navigation the user gets; NavLinks and
+	// NavServices are the navigation's fixed parts for those links
+	// (navParts).
+	Nav                   nav
+	NavLinks, NavServices template.HTML
 
-	// NewsRows are the lines of the actualités.
-	NewsRows []newsRow
+	// NewsRows are the lines of the actualités (rows.go).
+	NewsRows template.HTML
 	// MessageRows are the lines of the messagerie; Pager links the pages
 	// of the messagerie or the actualités.
-	MessageRows []messageRow
+	MessageRows template.HTML
 	Pager       pager
-}
-
-// newsRow is a line of the actualités, computed as messageRow is.
-type newsRow struct {
-	ID, Title, Where, Author, Published string
 }
 
 // dateText writes a time as the pages do (the templates' date function).
 func (p *Portal) dateText(t time.Time) string { return t.In(p.paris).Format("02/01/2006 à 15:04") }
-
-// messageRow is a line of the messagerie, its texts computed before the
-// template runs (a method or function called by a template goes through
-// reflection, for every line).
-type messageRow struct {
-	ID, Who, Subject, Sent string
-}
 
 // nav says which links of the navigation (layout.html, home.html) a user
 // gets, computed once rather than by the templates' eq, and and or, which
@@ -86,6 +78,54 @@ func newNav(u ent.User) nav {
 		Lycee: lycee, Staff: staff, Espaces: lycee && (staff || u.Profile == ent.Student)}
 }
 
+// navKey is what the navigation's fixed parts depend on: the templates
+// nav-links and nav-services (layout.html) read it.
+type navKey struct {
+	CanMessage bool
+	Nav        nav
+}
+
+// navCache holds the navigation's fixed parts rendered for each navKey
+// met (a few dozen at most). Safe for concurrent use.
+type navCache struct {
+	mu sync.RWMutex
+	m  map[navKey][2]template.HTML
+}
+
+// navParts returns the navigation's fixed parts for k, rendered by
+// layout.html's nav-links and nav-services the first time k is met: the
+// layout then runs two actions for them instead of a dozen conditions.
+func (p *Portal) navParts(k navKey) (links, services template.HTML) {
+	c := &p.nav
+	c.mu.RLock()
+	parts, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok {
+		return parts[0], parts[1]
+	}
+	t := p.pages["home"] // every page's set holds layout.html
+	var b bytes.Buffer
+	for i, name := range []string{"nav-links", "nav-services"} {
+		b.Reset()
+		if err := t.ExecuteTemplate(&b, name, k); err != nil {
+			// The templates are fixed and their data plain booleans: only
+			// a broken layout.html gets here, which
+			// TestNavigationListsHomeServices catches. The page then shows
+			// no navigation.
+			p.log.Error("render navigation", "template", name, "err", err)
+			return "", ""
+		}
+		parts[i] = template.HTML(b.String())
+	}
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[navKey][2]template.HTML{}
+	}
+	c.m[k] = parts
+	c.mu.Unlock()
+	return parts[0], parts[1]
+}
+
 // Layout is the view itself: the layout reads its fields through it, for
 // a template reaching a field through an embedded struct (every service's
 // page embeds its *view) goes through a slow reflect lookup on each use.
@@ -99,23 +139,28 @@ func (p *Portal) newView(r *http.Request, title string, s *session) *view {
 			v.PendingText = pendingText(n)
 		}
 	}
-	uai := p.cfg.UAI
-	if s != nil {
-		u := s.user
-		v.User = &u
-		v.ProfileLabel = ent.ProfileLabel(u.Profile)
-		v.CSRF = p.cfg.Service.CSRFToken(s.token)
-		v.CanPublishLycee, v.CanPublishRegion = ent.CanPublish(u)
-		v.CanMessage = u.Profile != ent.Region
-		v.Nav = newNav(u)
-		v.UnreadNotices, _ = p.cfg.Service.UnreadNotices(r.Context(), u) // a page renders without it
-		uai = u.UAI
-	}
-	if uai != "" {
-		if l, err := p.cfg.Service.Lycee(r.Context(), uai); err == nil {
-			v.LyceeName, v.LyceeCity = l.Name, l.City
+	if s == nil {
+		// Signed out: the lycée of the node, at an edge.
+		if p.cfg.UAI != "" {
+			if l, err := p.cfg.Service.Lycee(r.Context(), p.cfg.UAI); err == nil {
+				v.LyceeName, v.LyceeCity = l.Name, l.City
+			}
 		}
+		return v
 	}
+	u := s.user
+	v.User = &u
+	v.ProfileLabel = ent.ProfileLabel(u.Profile)
+	v.CSRF = p.cfg.Service.CSRFToken(s.token)
+	v.CanPublishLycee, v.CanPublishRegion = ent.CanPublish(u)
+	v.CanMessage = u.Profile != ent.Region
+	v.Nav = newNav(u)
+	v.NavLinks, v.NavServices = p.navParts(navKey{CanMessage: v.CanMessage, Nav: v.Nav})
+	// The user's lycée and unread notices, in one read; a page renders
+	// without them on a store error.
+	var l ent.Lycee
+	l, v.UnreadNotices, _ = p.cfg.Service.PageInfo(r.Context(), u)
+	v.LyceeName, v.LyceeCity = l.Name, l.City
 	return v
 }
 
@@ -250,14 +295,7 @@ func (p *Portal) newsList(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	v := p.newView(r, "Actualités", s)
 	v.Pager = newPager(r, next)
-	v.NewsRows = make([]newsRow, len(news))
-	for i, n := range news {
-		where := "Lycée"
-		if n.RegionWide() {
-			where = "Région"
-		}
-		v.NewsRows[i] = newsRow{ID: n.ID, Title: n.Title, Where: where, Author: n.AuthorName, Published: p.dateText(n.Published)}
-	}
+	v.NewsRows = p.newsRows(news)
 	p.render(w, http.StatusOK, "news_list", v)
 }
 
@@ -306,16 +344,7 @@ func (p *Portal) messageList(w http.ResponseWriter, r *http.Request, s *session)
 	}
 	v := p.newView(r, "Messagerie", s)
 	v.Pager = newPager(r, next)
-	v.MessageRows = make([]messageRow, len(msgs))
-	for i, m := range msgs {
-		row := messageRow{ID: m.ID, Subject: m.Subject, Sent: p.dateText(m.Sent)}
-		if m.FromID == s.user.ID {
-			row.Who = "À : " + m.ToName
-		} else {
-			row.Who = "De : " + m.FromName
-		}
-		v.MessageRows[i] = row
-	}
+	v.MessageRows = p.messageRows(msgs, s.user)
 	p.render(w, http.StatusOK, "messages", v)
 }
 

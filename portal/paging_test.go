@@ -134,3 +134,50 @@ func frDateOf(d string) string {
 	t, _ := time.Parse(time.DateOnly, d)
 	return t.Format("02/01/2006")
 }
+
+// TestNotesPaged: 40 evaluations of a class show on the notes' page 30 at
+// a time, the last created first, with "Plus anciennes"; a student sees,
+// beside each page's evaluations, her grades in them.
+func TestNotesPaged(t *testing.T) {
+	e := newEnv(t, portal.Config{})
+	teacher := apiLogin(t, e, "paul.durand")
+	lea := userID(t, e, "lea.martin")
+	const n = 40
+	for i := range n {
+		code, out := apiCall(t, e, "POST", "/api/v1/evaluations", teacher, map[string]any{"class": "1B", "subject": "Mathématiques",
+			"title": fmt.Sprintf("Évaluation n°%02d", i), "date": "2026-01-05", "outOf": "20", "coefficient": "1"})
+		if code != http.StatusCreated {
+			t.Fatalf("create evaluation %d = %d %v", i, code, out)
+		}
+		if code, out := apiCall(t, e, "POST", "/api/v1/grades", teacher, map[string]any{"evaluation": out["id"], "student": lea, "value": fmt.Sprintf("%d", i%20)}); code != http.StatusOK {
+			t.Fatalf("grade %d = %d %v", i, code, out)
+		}
+	}
+	next := regexp.MustCompile(`<a href="([^"]+)" rel="next">Plus anciennes</a>`)
+	title := regexp.MustCompile(`Évaluation n°(\d\d)</a>`)
+	grade := regexp.MustCompile(`Évaluation n°(\d\d)</a></td><td>(\d+) / 20</td>`)
+	b := e.browser(t)
+	b.login("lea.martin")
+	path := "/notes"
+	for page, want := range []struct{ first, last string }{{"39", "10"}, {"09", "00"}} {
+		code, body := b.get(path)
+		body = html.UnescapeString(body)
+		evals, grades := title.FindAllStringSubmatch(body, -1), grade.FindAllStringSubmatch(body, -1)
+		// Each evaluation shows twice: in the grades' table and in the list.
+		if code != http.StatusOK || len(evals) != 2*len(grades) || len(grades) == 0 ||
+			grades[0][1] != want.first || grades[len(grades)-1][1] != want.last {
+			t.Fatalf("GET %s (page %d) = %d, %d evaluations, %d grades, want %s to %s", path, page, code, len(evals), len(grades), want.first, want.last)
+		}
+		m := next.FindStringSubmatch(body)
+		if page == 1 {
+			if m != nil || !strings.Contains(body, `<a href="/notes">Les plus récentes</a>`) {
+				t.Errorf("last page: next link %v, want none and a link to the newest", m)
+			}
+			break
+		}
+		if m == nil || !strings.Contains(body, `<nav aria-label="Pagination">`) {
+			t.Fatalf("page %d: no next link in a Pagination navigation", page)
+		}
+		path = m[1]
+	}
+}

@@ -16,6 +16,7 @@ import (
 	_ "time/tzdata" // the appliance may lack a zoneinfo database
 
 	"atrium/ent"
+	"atrium/record"
 )
 
 //go:embed templates/*.html
@@ -51,6 +52,8 @@ type Portal struct {
 	paris *time.Location
 	// classes memoises the lycées' classes for the lists' filters (paging.go).
 	classes classCache
+	// nav holds the navigation's fixed parts (pages.go).
+	nav navCache
 }
 
 const (
@@ -94,6 +97,7 @@ func New(cfg Config) (*Portal, error) {
 	funcs := template.FuncMap{
 		"date":       func(t time.Time) string { return t.In(p.paris).Format("02/01/2006 à 15:04") },
 		"paragraphs": paragraphs,
+		"paras":      paragraphsHTML,
 		"size":       sizeText,
 	}
 	for _, name := range pageNames {
@@ -376,6 +380,10 @@ func status(err error) (int, string) {
 	case errors.Is(err, ent.ErrBadCredentials), errors.Is(err, ent.ErrTooManyAttempts), errors.Is(err, ent.ErrBusy):
 		msg, _ := ent.LoginRefusal(err)
 		return loginStatus(err), msg
+	case errors.Is(err, record.ErrOutcomeUnknown):
+		return http.StatusServiceUnavailable, "La liaison avec le serveur a été interrompue pendant l'enregistrement : vérifiez si votre envoi a bien été pris en compte avant de le renvoyer."
+	case errors.Is(err, record.ErrUnavailable):
+		return http.StatusServiceUnavailable, "Le service est momentanément indisponible : réessayez dans un instant. Rien n'a été enregistré."
 	}
 	return http.StatusInternalServerError, "Une erreur interne est survenue. Veuillez réessayer plus tard."
 }
@@ -396,6 +404,10 @@ func loginStatus(err error) int {
 // setRetryAfter sets the Retry-After header (seconds, rounded up) of a
 // refusal that passes with time: ErrTooManyAttempts and ErrBusy.
 func setRetryAfter(w http.ResponseWriter, err error) {
+	if errors.Is(err, record.ErrUnavailable) {
+		w.Header().Set("Retry-After", "2") // an election takes a second or two
+		return
+	}
 	if d := ent.RetryAfter(err); d > 0 {
 		w.Header().Set("Retry-After", strconv.FormatInt(max(1, int64((d+time.Second-1)/time.Second)), 10))
 	}

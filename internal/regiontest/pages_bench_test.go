@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -21,6 +23,10 @@ import (
 // pagesInflight is how many page requests BenchmarkEdgePages keeps in
 // flight (each loop goes through the 64 users in turn).
 var pagesInflight = flag.Int("pages.inflight", pagesClients, "BenchmarkEdgePages: requests in flight")
+
+// pagesCPUProfile, when set, is where BenchmarkEdgePages writes a CPU
+// profile of its measured window alone (without the lycée's loading).
+var pagesCPUProfile = flag.String("pages.cpuprofile", "", "BenchmarkEdgePages: write a CPU profile of the measured window to this file")
 
 // Shape of the lycée the page benchmark loads, and of the load.
 const (
@@ -216,7 +222,11 @@ func (l *pagesLycee) pages(u ent.User) []string {
 // the edge of a lycée whose link to central is cut: 64 users of every
 // profile of the lycée, each with a keep-alive connection, open the
 // portal's pages as fast as the edge serves them. Any answer but 200 is
-// an error and fails the run.
+// an error and fails the run. -pages.inflight N sets the requests in
+// flight; -pages.cpuprofile FILE profiles the measured window alone (on a
+// shared machine, the portal handler's CPU per page read from it is
+// steadier than the process's: go tool pprof -top -cum, the handler's
+// cumulative time over the pages).
 //
 //	go test -run '^$' -bench BenchmarkEdgePages -benchtime 1x ./internal/regiontest/
 func BenchmarkEdgePages(b *testing.B) {
@@ -327,6 +337,16 @@ func BenchmarkEdgePages(b *testing.B) {
 		firstErr := make([]string, inflight)
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
+		if *pagesCPUProfile != "" {
+			f, err := os.Create(*pagesCPUProfile)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				b.Fatal(err)
+			}
+		}
 		cpu0 := cpuTime()
 		start := time.Now()
 		for i := range inflight {
@@ -364,6 +384,9 @@ func BenchmarkEdgePages(b *testing.B) {
 		wg.Wait()
 		elapsed := time.Since(start)
 		cpu := cpuTime() - cpu0
+		if *pagesCPUProfile != "" {
+			pprof.StopCPUProfile()
+		}
 
 		var all []time.Duration
 		nerr := 0
