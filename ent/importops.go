@@ -3,6 +3,7 @@ package ent
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -46,7 +47,7 @@ func execUserImport(tx record.Tx, cmd record.Command) error {
 		// are still students here.
 		kept := u.Children[:0:0]
 		for _, c := range u.Children {
-			child, ok, err := liveUser(tx, cmd.Partition, c)
+			child, ok, err := liveImported(tx, cmd.Partition, c)
 			if err != nil {
 				return err
 			}
@@ -56,7 +57,7 @@ func execUserImport(tx record.Tx, cmd record.Command) error {
 		}
 		u.Children = kept
 	}
-	if err := checkUser(tx, cmd, u); err != nil {
+	if err := checkImported(tx, cmd, u); err != nil {
 		return err
 	}
 	from := cmd.Partition
@@ -102,13 +103,53 @@ func execUserImport(tx record.Tx, cmd record.Command) error {
 	return tx.Put(record.Record{Partition: cmd.Partition, ID: u.ID, Kind: KindUser, Key: u.Login, Body: body})
 }
 
+// checkImported is checkUser, with the children an account names read
+// by liveImported: a region's import checks hundreds of thousands of
+// them. The refusals and their order are checkUser's.
+func checkImported(tx record.Tx, cmd record.Command, u User) error {
+	kids := u.Children
+	u.Children = nil
+	if err := checkUser(tx, cmd, u); err != nil {
+		return err
+	}
+	if len(kids) > 0 && u.Profile != Relative {
+		return rejectInvalid("Seul un responsable légal a des enfants rattachés.")
+	}
+	for _, c := range kids {
+		child, ok, err := liveImported(tx, cmd.Partition, c)
+		if err != nil {
+			return err
+		}
+		if !ok || child.Profile != Student {
+			return rejectInvalid("Enfant inconnu dans ce lycée : " + c + ".")
+		}
+	}
+	return nil
+}
+
+// liveImported is liveUser, decoding the account without reflection when
+// it is in the form user.import writes.
+func liveImported(tx record.Tx, partition, id string) (User, bool, error) {
+	_, u, ok, err := liveUserRecord(tx, partition, id)
+	return u, ok, err
+}
+
+// decodeStoredUser decodes an account as decodeUser does.
+func decodeStoredUser(b []byte) (User, error) {
+	var u User
+	if d := (jsonDecoder{b: b}); d.user(&u) && d.end() {
+		return u, nil
+	}
+	return decodeUser(b)
+}
+
 // liveUserRecord is liveUser with the stored record.
 func liveUserRecord(tx record.Tx, partition, id string) (record.Record, User, bool, error) {
 	r, ok, err := tx.Get(partition, id)
 	if err != nil || !ok || r.Deleted || r.Kind != KindUser {
 		return record.Record{}, User{}, false, err
 	}
-	u, err := decodeUser(r.Body)
+	u, err := decodeStoredUser(r.Body)
 	if err != nil {
 		return record.Record{}, User{}, false, nil
 	}
@@ -143,6 +184,47 @@ type DirectoryArgs struct {
 	Count    int    `json:"count"`
 	Hash     string `json:"hash"`
 	Data     []byte `json:"data,omitempty"`
+}
+
+// AppendDirectoryEntry appends e's encoding as json.Marshal gives it to b,
+// without reflection: an import packs one per entry of the académie's
+// view, and the view's buckets are compared by the hash of these bytes.
+func AppendDirectoryEntry(b []byte, e DirectoryEntry) []byte {
+	b = append(b, `{"category":`...)
+	b = appendJSONString(b, e.Category)
+	b = append(b, `,"id":`...)
+	b = appendJSONString(b, e.ID)
+	if len(e.Attrs) > 0 {
+		b = append(b, `,"attrs":{`...)
+		var small [16]string
+		keys := small[:0]
+		for k := range e.Attrs {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, k)
+			b = append(b, ':')
+			vs := e.Attrs[k]
+			if vs == nil {
+				b = append(b, "null"...)
+				continue
+			}
+			b = append(b, '[')
+			for j, v := range vs {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = appendJSONString(b, v)
+			}
+			b = append(b, ']')
+		}
+		b = append(b, '}')
+	}
+	return append(b, '}')
 }
 
 // directoryNamespace names the ids of the view's buckets (UUIDv5).
@@ -450,8 +532,24 @@ func (d *jsonDecoder) user(u *User) bool {
 	})
 }
 
+// MarshalUserImportArgs encodes a as json.Marshal does, without
+// reflection: the importer encodes one per person of a region.
+func MarshalUserImportArgs(a UserImportArgs) []byte {
+	b := make([]byte, 0, 32+len(a.From)+userSize(&a.User))
+	b = append(b, `{"user":`...)
+	b = appendUser(b, &a.User)
+	if a.From != "" {
+		b = append(b, `,"from":`...)
+		b = appendJSONString(b, a.From)
+	}
+	return append(b, '}')
+}
+
 // marshalUser encodes u as json.Marshal does.
-func marshalUser(u *User) []byte {
+func marshalUser(u *User) []byte { return appendUser(make([]byte, 0, userSize(u)), u) }
+
+// userSize is about the size of u's encoding.
+func userSize(u *User) int {
 	n := 256 + len(u.ID) + len(u.Login) + len(u.Name) + len(u.JoinKey) + len(u.Jointure) + len(u.Surname) +
 		len(u.GivenName) + len(u.PasswordHash) + len(u.ActivationHash) + 40*len(u.Children)
 	for _, s := range [][]string{u.Classes, u.Subjects, u.Functions} {
@@ -459,7 +557,11 @@ func marshalUser(u *User) []byte {
 			n += len(v) + 3
 		}
 	}
-	b := make([]byte, 0, n)
+	return n
+}
+
+// appendUser appends u's encoding as json.Marshal gives it to b.
+func appendUser(b []byte, u *User) []byte {
 	str := func(name, v string) {
 		b = append(b, name...)
 		b = appendJSONString(b, v)

@@ -2,7 +2,9 @@ package ent
 
 import (
 	"encoding/json"
+	"errors"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -159,4 +161,104 @@ func mustMarshal(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// FuzzMarshalUserImportArgs checks MarshalUserImportArgs against
+// json.Marshal.
+func FuzzMarshalUserImportArgs(f *testing.F) {
+	for _, s := range jsonStringSeeds {
+		f.Add(s, s, uint8(0))
+	}
+	f.Add("a", "", uint8(0xff))
+	f.Fuzz(func(t *testing.T, s, from string, flags uint8) {
+		a := UserImportArgs{User: User{ID: s, Login: s, Name: s, Profile: Relative, UAI: "0130040Y",
+			Children: []string{s, from}, Classes: []string{from}, Active: flags&1 != 0, Admin: flags&2 != 0}, From: from}
+		want, _ := json.Marshal(a)
+		if got := MarshalUserImportArgs(a); string(got) != string(want) {
+			t.Fatalf("MarshalUserImportArgs(%+v) = %s, json.Marshal gives %s", a, got, want)
+		}
+	})
+}
+
+// FuzzAppendDirectoryEntry checks AppendDirectoryEntry against
+// json.Marshal: the view's buckets are compared by the hash of these
+// bytes, so a difference would rewrite every bucket of the next import.
+func FuzzAppendDirectoryEntry(f *testing.F) {
+	for _, s := range jsonStringSeeds {
+		f.Add(s, s, s, uint8(0))
+	}
+	f.Add("Eleve", "1000001", "sn", uint8(0xff))
+	f.Fuzz(func(t *testing.T, cat, id, attr string, flags uint8) {
+		e := DirectoryEntry{Category: cat, ID: id}
+		switch flags % 4 {
+		case 1:
+			e.Attrs = map[string][]string{}
+		case 2:
+			e.Attrs = map[string][]string{attr: {id, cat}, "sn": {attr}, "givenName": nil, attr + "x": {}}
+		case 3:
+			e.Attrs = map[string][]string{}
+			for i := range 20 {
+				e.Attrs[attr+strconv.Itoa(i)] = []string{cat}
+			}
+		}
+		want, _ := json.Marshal(e)
+		if got := AppendDirectoryEntry([]byte("prefix"), e); string(got) != "prefix"+string(want) {
+			t.Fatalf("AppendDirectoryEntry(%+v) = %s, json.Marshal gives prefix%s", e, got, want)
+		}
+	})
+}
+
+// TestUserImportChildren: user.import refuses the children it cannot
+// link, with checkUser's refusals, in its order.
+func TestUserImportChildren(t *testing.T) {
+	const uai = "0130040Y"
+	student := User{ID: "5b6f0c4e-3f1a-5b52-9c1e-0a4b0e5c8d11", Login: "lea.martin", Name: "Léa Martin", Profile: Student,
+		UAI: uai, JoinKey: "K:1"}
+	teacher := User{ID: "5b6f0c4e-3f1a-5b52-9c1e-0a4b0e5c8d13", Login: "paul.durand", Name: "Paul Durand", Profile: Teacher,
+		UAI: uai, JoinKey: "K:3"}
+	relative := func(p string, kids ...string) User {
+		return User{ID: "6b6f0c4e-3f1a-5b52-9c1e-0a4b0e5c8d12", Login: "sophie.martin", Name: "Sophie Martin", Profile: p,
+			UAI: uai, JoinKey: "K:2", Children: kids}
+	}
+	tests := []struct {
+		name string
+		u    User
+		want string // the refusal's message; "" accepted
+	}{
+		{"a student", relative(Relative, student.ID), ""},
+		{"two children, one unknown", relative(Relative, student.ID, "7b6f0c4e-3f1a-5b52-9c1e-0a4b0e5c8d19"),
+			"Enfant inconnu dans ce lycée : 7b6f0c4e-3f1a-5b52-9c1e-0a4b0e5c8d19."},
+		{"a teacher is no child", relative(Relative, teacher.ID), "Enfant inconnu dans ce lycée : " + teacher.ID + "."},
+		{"children of a teacher", relative(Teacher, student.ID), "Seul un responsable légal a des enfants rattachés."},
+		{"invalid name first", func() User { u := relative(Teacher, "x"); u.Name = ""; return u }(), "Le nom est obligatoire."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tx := enttest.NewTx()
+			cmds := []record.Command{{Origin: record.OriginCentral, Op: OpLyceePut, Partition: uai, Time: 1,
+				Args: mustMarshal(t, LyceeArgs{ID: "7b6f0c4e-3f1a-5b52-9c1e-0a4b0e5c8d10", Lycee: Lycee{UAI: uai, Name: "Lycée", City: "Ville"}})}}
+			for _, u := range []User{student, teacher} {
+				cmds = append(cmds, record.Command{Origin: record.OriginCentral, Op: OpUserImport, Partition: uai, Time: 1,
+					Args: MarshalUserImportArgs(UserImportArgs{User: u})})
+			}
+			for _, c := range cmds {
+				if err := Exec(tx, c); err != nil {
+					t.Fatalf("Exec(%s %s) = %v", c.Op, c.Args, err)
+				}
+			}
+			err := Exec(tx, record.Command{Origin: record.OriginCentral, Op: OpUserImport, Partition: uai, Time: 1,
+				Args: MarshalUserImportArgs(UserImportArgs{User: tt.u})})
+			got := ""
+			if err != nil {
+				var rej *record.Rejection
+				if !errors.As(err, &rej) {
+					t.Fatalf("user.import = %v, want a refusal or nothing", err)
+				}
+				got = rej.Message
+			}
+			if got != tt.want {
+				t.Errorf("user.import(%s) refused with %q, want %q", tt.name, got, tt.want)
+			}
+		})
+	}
 }

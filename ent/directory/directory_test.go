@@ -345,6 +345,14 @@ func TestMalformedRecordsAreRejected(t *testing.T) {
 	if !slices.Equal(got, wantUsers) {
 		t.Errorf("Users() = %q, want %q", got, wantUsers)
 	}
+	// The importer's one walk gives both.
+	bothUsers, bothWarnings := im.UsersAndWarnings()
+	if diff := cmp.Diff(us, bothUsers); diff != "" {
+		t.Errorf("UsersAndWarnings() users differ from Users() (-Users +UsersAndWarnings):\n%s", diff)
+	}
+	if diff := cmp.Diff(im.Warnings(), bothWarnings); diff != "" {
+		t.Errorf("UsersAndWarnings() warnings differ from Warnings() (-Warnings +UsersAndWarnings):\n%s", diff)
+	}
 	// A category before one already applied is refused.
 	err := im.Apply(add("20", aaf.Eleve, student("Blanc", "Zoé", "0060001U", "10")))
 	if !errors.Is(err, directory.ErrOrder) || !strings.Contains(err.Error(), "Eleve after PersRelEleve") {

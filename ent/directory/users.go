@@ -186,7 +186,18 @@ func (im *Import) walk(fn func(p *Person, children []int32), warn func(Problem))
 // (second field of ENTPersonFonctions: DIR, EDU, ENS, …) of a teacher or
 // staff member in their lycée, sorted, without duplicates; Admin is set
 // for those whose functions include DIR (the direction).
-func (im *Import) Users() []ent.User {
+func (im *Import) Users() []ent.User { return im.users(nil) }
+
+// UsersAndWarnings returns Users and Warnings, deriving the people once
+// for both (the importer needs both, and a region's walk costs seconds).
+func (im *Import) UsersAndWarnings() ([]ent.User, []Problem) {
+	ws := append([]Problem(nil), im.warnings...)
+	us := im.users(func(p Problem) { ws = append(ws, p) })
+	return us, ws
+}
+
+// users is Users; the problems with references go to warn if not nil.
+func (im *Import) users(warn func(Problem)) []ent.User {
 	taken := make(map[string]string, len(im.reserved)+len(im.people))
 	for l, id := range im.reserved {
 		taken[l] = id
@@ -248,7 +259,7 @@ func (im *Import) Users() []ent.User {
 		}
 		taken[u.Login] = u.ID
 		out = append(out, u)
-	}, nil)
+	}, warn)
 	return out
 }
 

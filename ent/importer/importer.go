@@ -364,13 +364,15 @@ func (r *run) academie(ctx context.Context, acad string, sets []set) error {
 	for _, p := range im.Rejected() {
 		r.rep.reject(Problem(p))
 	}
-	for _, p := range im.Warnings() {
+	r.opt.Progress(Progress{Stage: "plan", Academie: acad, Done: persons})
+	// One walk of the view gives the accounts and the warnings.
+	users, warnings := im.UsersAndWarnings()
+	for _, p := range warnings {
 		r.rep.warn(Problem(p))
 	}
-	r.opt.Progress(Progress{Stage: "plan", Academie: acad, Done: persons})
 	r.rep.Persons += im.Len()
 	w := newWriter(ctx, r, acad)
-	err = r.plan(acad, im, st, w)
+	err = r.plan(acad, im, users, st, w)
 	if cerr := w.close(); err == nil {
 		err = cerr
 	}
@@ -489,25 +491,36 @@ func (r *run) load(im *directory.Import) (stored, error) {
 
 // plan compares the view with what central holds and hands the commands
 // to send to w, counting the report as it goes.
-func (r *run) plan(acad string, im *directory.Import, st stored, w *writer) error {
+func (r *run) plan(acad string, im *directory.Import, users []ent.User, st stored, w *writer) error {
 	now := r.opt.Now.UnixMilli()
+	send := func(p phase, op, partition string, args []byte) error {
+		return w.add(p, record.Command{Origin: record.OriginCentral, Op: op, Partition: partition, Args: args, Time: now})
+	}
 	cmd := func(p phase, op, partition string, args any) error {
 		b, err := json.Marshal(args)
 		if err != nil {
 			return err
 		}
-		return w.add(p, record.Command{Origin: record.OriginCentral, Op: op, Partition: partition, Args: b, Time: now})
+		return send(p, op, partition, b)
+	}
+	// user.import's arguments are encoded without reflection (the same
+	// bytes), one per person of the region.
+	userCmd := func(p phase, a ent.UserImportArgs) error {
+		return send(p, ent.OpUserImport, a.User.Partition(), ent.MarshalUserImportArgs(a))
 	}
 
 	// Lycées first: accounts are written in their lycée's partition.
+	// Entries gives the structures first: stop there (the people after
+	// them cost seconds to go through in a region).
 	var lycees []ent.Lycee
 	err := im.Entries(func(e directory.Entry) error {
-		if e.Category == aaf.EtabEducNat {
-			lycees = append(lycees, lyceeOf(ent.DirectoryEntry{Category: e.Category, ID: e.ID, Attrs: e.Attrs}))
+		if e.Category != aaf.EtabEducNat {
+			return errStructuresDone
 		}
+		lycees = append(lycees, lyceeOf(ent.DirectoryEntry{Category: e.Category, ID: e.ID, Attrs: e.Attrs}))
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, errStructuresDone) {
 		return err
 	}
 	for _, l := range lycees {
@@ -531,12 +544,19 @@ func (r *run) plan(acad string, im *directory.Import, st stored, w *writer) erro
 
 	// Memory: a user is dropped from users once its command is encoded,
 	// and from st.users once compared, which then holds the missing.
-	users := im.Users()
+	//
 	// Lycée by lycée, in id order, within each phase (relatives after the
 	// students they name): central keeps a partition's accounts by id, so
 	// the writes of a batch land in one partition, on neighbouring pages
-	// of its B-trees, instead of all over the region's.
-	slices.SortStableFunc(users, func(a, b ent.User) int {
+	// of its B-trees, instead of all over the region's. Ids are unique:
+	// the order is total. The positions are sorted, not the accounts
+	// (hundreds of bytes each).
+	order := make([]int32, len(users))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(i, j int32) int {
+		a, b := &users[i], &users[j]
 		ra, rb := a.Profile == ent.Relative, b.Profile == ent.Relative
 		if ra != rb {
 			if rb {
@@ -550,9 +570,9 @@ func (r *run) plan(acad string, im *directory.Import, st stored, w *writer) erro
 		return strings.Compare(a.ID, b.ID)
 	})
 	w.total = len(users)
-	for i := range users {
-		u := users[i]
-		users[i] = ent.User{}
+	for i, k := range order {
+		u := users[k]
+		users[k] = ent.User{}
 		w.planned = i + 1
 		p := phaseUsers
 		if u.Profile == ent.Relative {
@@ -566,7 +586,7 @@ func (r *run) plan(acad string, im *directory.Import, st stored, w *writer) erro
 				args.User.ActivationHash = ent.ActivationHash(r.opt.Code(u.ID))
 			}
 			r.rep.Created++
-			if err := cmd(p, ent.OpUserImport, u.Partition(), args); err != nil {
+			if err := userCmd(p, args); err != nil {
 				return err
 			}
 			continue
@@ -579,11 +599,11 @@ func (r *run) plan(acad string, im *directory.Import, st stored, w *writer) erro
 			continue
 		}
 		r.rep.Updated++
-		if err := cmd(p, ent.OpUserImport, u.Partition(), args); err != nil {
+		if err := userCmd(p, args); err != nil {
 			return err
 		}
 	}
-	users = nil
+	users, order = nil, nil
 	// Missing from the view: marked, then deactivated after the grace period.
 	missing := make([]ent.User, 0, len(st.users))
 	for _, u := range st.users {
@@ -607,7 +627,7 @@ func (r *run) plan(acad string, im *directory.Import, st stored, w *writer) erro
 			r.rep.Disappeared++
 			continue
 		}
-		if err := cmd(phaseMissing, ent.OpUserImport, nu.Partition(), ent.UserImportArgs{User: nu}); err != nil {
+		if err := userCmd(phaseMissing, ent.UserImportArgs{User: nu}); err != nil {
 			return err
 		}
 	}
@@ -627,6 +647,10 @@ func (r *run) plan(acad string, im *directory.Import, st stored, w *writer) erro
 	}
 	return nil
 }
+
+// errStructuresDone stops plan's walk of the view's entries after the
+// structures.
+var errStructuresDone = errors.New("structures done")
 
 // lyceeOf reads a structure entry.
 func lyceeOf(e ent.DirectoryEntry) ent.Lycee {
@@ -690,8 +714,10 @@ const maxBatchBytes = 1 << 20
 // inFlight is how many batches a run keeps submitted at once: while
 // central commits one, the next are on their way and the run plans on.
 // Raft groups the entries that arrive together into one append and one
-// state-machine transaction.
-const inFlight = 4
+// state-machine transaction: 8 (was 4) took about a fifth off bbolt's
+// commits in a region's import; 16 took no more off them and raised the
+// peak heap by 30–40 MB (docs/benchmarks.md, "Directory import").
+const inFlight = 8
 
 // A phase is a group of commands that may be applied in any order; the
 // writer waits for every batch of one phase before it sends the next

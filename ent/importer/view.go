@@ -53,16 +53,14 @@ func packView(acad string, im *directory.Import) ([]ent.DirectoryArgs, error) {
 		p.gz = gz
 		ps[i] = p
 	}
+	var line []byte // json.Marshal's bytes, without its allocations
 	err := im.Entries(func(e directory.Entry) error {
-		line, err := json.Marshal(ent.DirectoryEntry{Category: e.Category, ID: e.ID, Attrs: e.Attrs})
-		if err != nil {
-			return err
-		}
+		line = ent.AppendDirectoryEntry(line[:0], ent.DirectoryEntry{Category: e.Category, ID: e.ID, Attrs: e.Attrs})
 		line = append(line, '\n')
 		p := ps[bucketOf(e.Category, e.ID)]
 		p.sum.Write(line)
 		p.count++
-		_, err = p.gz.Write(line)
+		_, err := p.gz.Write(line)
 		return err
 	})
 	if err != nil {
