@@ -55,10 +55,13 @@ bench: bench-tools ## measure catch-up, outbox drain, leader-failover write gap 
 	@echo '== region recovery: 200 edges with 2,000 changes waiting each way reconnect at once, central API p99 meanwhile'
 	$(GO) test -run '^$$' -bench 'BenchmarkRegionRecovery' -benchtime 1x -timeout 60m ./internal/regiontest/
 
+chaos: ## kill -9 nodes and cut WAN links for 10 minutes while clients write; writes chaos-report.md
+	$(GO) test -count=1 -v -run TestChaos -timeout 40m ./internal/chaos/ -args -chaos.duration 10m -chaos.report $(CURDIR)/chaos-report.md
+
 fuzz: ## fuzz the wire decoder for a minute
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./replication/
 
 clean: ## remove build output and the default demo directory
 	rm -rf bin $(DEMO_DIR)
 
-.PHONY: help build demo test check bench bench-tools fuzz clean
+.PHONY: help build demo test check bench bench-tools chaos fuzz clean

@@ -286,63 +286,76 @@ func (d *region) waitCluster(ctx context.Context, client *admin.Client) error {
 	return nil
 }
 
-// seed loads the region the way production does: the académies' AAF
-// export set (generated here, in DIR/aaf) goes through the directory
-// import; then a few of the imported accounts receive known passwords, and
-// news and messages are written between them.
+// seed loads the region (Seed, with the AAF set in DIR/aaf) and remembers
+// its demo accounts.
 func (d *region) seed(ctx context.Context, client *admin.Client) error {
-	fmt.Fprint(d.out, "  generating the académies' AAF export set…")
-	aafDir := filepath.Join(d.cfg.Dir, "aaf")
-	if err := os.RemoveAll(aafDir); err != nil {
+	accounts, err := Seed(ctx, client, filepath.Join(d.cfg.Dir, "aaf"), d.cfg.Seed, d.out)
+	if err != nil {
 		return err
 	}
-	sum, err := aaf.Generate(aafDir, aaf.GenConfig{Lycees: 2, StudentsPerLycee: 60, DeltaDays: 1, Seed: uint64(d.cfg.Seed)})
-	if err != nil {
-		fmt.Fprintln(d.out)
-		return fmt.Errorf("generate AAF files: %w", err)
+	d.st.Accounts = accounts
+	d.st.Seeded = true
+	return d.saveState()
+}
+
+// Seed loads a region the way production does: the académies' AAF export
+// set (generated from seed into aafDir, emptied first) goes through the
+// directory import at client's central node; then a few of the imported
+// accounts receive known passwords, and news and messages are written
+// between them. It returns those accounts (one per profile in each lycée,
+// the staff ones administer their lycée) and prints its progress to out.
+// The chaos suite (internal/chaos) seeds its region with it too.
+func Seed(ctx context.Context, client *admin.Client, aafDir string, seed int64, out io.Writer) ([]Account, error) {
+	fmt.Fprint(out, "  generating the académies' AAF export set…")
+	if err := os.RemoveAll(aafDir); err != nil {
+		return nil, err
 	}
-	fmt.Fprintf(d.out, " %d files\n", len(sum.Files))
-	fmt.Fprint(d.out, "  importing it (atrium ctl aaf import)…")
+	sum, err := aaf.Generate(aafDir, aaf.GenConfig{Lycees: 2, StudentsPerLycee: 60, DeltaDays: 1, Seed: uint64(seed)})
+	if err != nil {
+		fmt.Fprintln(out)
+		return nil, fmt.Errorf("generate AAF files: %w", err)
+	}
+	fmt.Fprintf(out, " %d files\n", len(sum.Files))
+	fmt.Fprint(out, "  importing it (atrium ctl aaf import)…")
 	var paths []string
 	for _, f := range sum.Files {
 		paths = append(paths, filepath.Join(aafDir, f))
 	}
 	rep, err := client.ImportFiles(ctx, paths, false, nil)
 	if err != nil {
-		fmt.Fprintln(d.out)
-		return fmt.Errorf("import the AAF set: %w", err)
+		fmt.Fprintln(out)
+		return nil, fmt.Errorf("import the AAF set: %w", err)
 	}
-	fmt.Fprintf(d.out, " created %d, rejected %d\n", rep.Created, rep.Rejected)
+	fmt.Fprintf(out, " created %d, rejected %d\n", rep.Created, rep.Rejected)
 	var users []ent.User
 	for _, u := range rep.UAIs {
 		us, err := client.Users(ctx, u)
 		if err != nil {
-			return fmt.Errorf("list the accounts of %s: %w", u, err)
+			return nil, fmt.Errorf("list the accounts of %s: %w", u, err)
 		}
 		users = append(users, us...)
 	}
-	fmt.Fprint(d.out, "  activating the demo accounts, writing news and messages…")
-	cmds, accounts, err := synth.Demo(d.cfg.Seed, users)
+	fmt.Fprint(out, "  activating the demo accounts, writing news and messages…")
+	cmds, accounts, err := synth.Demo(seed, users)
 	if err != nil {
-		fmt.Fprintln(d.out)
-		return err
+		fmt.Fprintln(out)
+		return nil, err
 	}
 	res, err := client.Commands(ctx, cmds)
 	if err != nil {
-		fmt.Fprintln(d.out)
-		return fmt.Errorf("load the demo accounts: %w", err)
+		fmt.Fprintln(out)
+		return nil, fmt.Errorf("load the demo accounts: %w", err)
 	}
 	if len(res.Rejected) > 0 {
-		fmt.Fprintln(d.out)
-		return fmt.Errorf("load the demo accounts: %d commands refused, first: %s", len(res.Rejected), res.Rejected[0].Error)
+		fmt.Fprintln(out)
+		return nil, fmt.Errorf("load the demo accounts: %d commands refused, first: %s", len(res.Rejected), res.Rejected[0].Error)
 	}
-	fmt.Fprintf(d.out, " %d commands\n", res.Applied)
-	d.st.Accounts = nil
+	fmt.Fprintf(out, " %d commands\n", res.Applied)
+	var demo []Account
 	for _, a := range accounts {
-		d.st.Accounts = append(d.st.Accounts, Account{Login: a.Login, Password: a.Password, Profile: a.Profile, UAI: a.UAI})
+		demo = append(demo, Account{Login: a.Login, Password: a.Password, Profile: a.Profile, UAI: a.UAI})
 	}
-	d.st.Seeded = true
-	return d.saveState()
+	return demo, nil
 }
 
 func (d *region) lycees() []string {
