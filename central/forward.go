@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"atrium/record"
 )
 
 // Calls between central nodes: a follower forwards a proposal to the
@@ -122,11 +124,14 @@ func (n *Node) call(ctx context.Context, target string, body []byte) (reply appl
 	req.Header.Set("Content-Type", "application/octet-stream")
 	resp, err := n.client.Do(req)
 	if err != nil {
-		return reply, !isDialError(err), fmt.Errorf("central: forward to leader: %w", err)
+		if isDialError(err) {
+			return reply, false, fmt.Errorf("central: forward to leader: %w", err)
+		}
+		return reply, true, fmt.Errorf("central: forward to leader: %w (%w)", record.ErrOutcomeUnknown, err)
 	}
 	defer resp.Body.Close()
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxBody)).Decode(&reply); err != nil {
-		return reply, true, fmt.Errorf("central: forward to leader: status %d, bad reply: %w", resp.StatusCode, err)
+		return reply, true, fmt.Errorf("central: forward to leader: status %d, bad reply: %w (%w)", resp.StatusCode, record.ErrOutcomeUnknown, err)
 	}
 	if reply.Error != nil {
 		return reply, true, reply.Error.err()

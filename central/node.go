@@ -49,6 +49,17 @@ type Config struct {
 	// HTTPClient carries forwarded calls to the leader; nil: a client
 	// with a 30 s timeout.
 	HTTPClient *http.Client
+	// TombstoneHorizon is how long a deleted record's tombstone is kept
+	// for the edges' feeds (horizon.go); an edge cut off for longer gets
+	// a snapshot of its partition. Zero: DefaultTombstoneHorizon (35
+	// days); negative: tombstones are kept for ever.
+	TombstoneHorizon time.Duration
+	// PurgeEvery is how often the leader purges tombstones past the
+	// horizon; zero: DefaultPurgeEvery (an hour).
+	PurgeEvery time.Duration
+	// PurgeLimit bounds the feed entries one purge entry walks; zero:
+	// 2000 (about 30 ms of apply).
+	PurgeLimit int
 }
 
 // Raft timing for a LAN: a dead leader is replaced in about a second.
@@ -127,7 +138,8 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.register(cfg.Registerer)
-	n.wg.Add(3)
+	n.wg.Add(4)
+	go func() { defer n.wg.Done(); n.purgeLoop() }() // horizon.go
 	go func() { defer n.wg.Done(); n.member.drain(n.stop, n.poke) }()
 	go func() { defer n.wg.Done(); n.reconcileLoop() }()
 	go func() { defer n.wg.Done(); n.joinLoop() }()
@@ -593,6 +605,9 @@ func (n *Node) propose(ctx context.Context, en entry, idempotent bool) (*result,
 		res, index, err, retry = n.attempt(ctx, data, idempotent)
 		return retry, err
 	})
+	if errors.Is(err, ErrNoLeader) || errors.Is(err, ErrNotLeader) {
+		err = fmt.Errorf("%w (%w)", record.ErrUnavailable, err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -638,7 +653,7 @@ func (n *Node) attempt(ctx context.Context, data []byte, idempotent bool) (res *
 		case errors.Is(err, ErrNotLeader):
 			return nil, 0, err, true
 		case errors.Is(err, raft.ErrLeadershipLost):
-			return nil, 0, fmt.Errorf("central: leadership lost, outcome unknown: %w", err), idempotent
+			return nil, 0, fmt.Errorf("central: leadership lost: %w (%w)", record.ErrOutcomeUnknown, err), idempotent
 		}
 		return res, index, err, false
 	}
@@ -862,6 +877,9 @@ func (n *Node) register(reg prometheus.Registerer) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "atrium_raft_applied_index", Help: "Last raft index applied by this node's state machine.",
 		}, func() float64 { return float64(n.fsm.applied.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "atrium_central_tombstones_purged_total", Help: "Tombstones past the horizon this node's state machine removed since it started.",
+		}, func() float64 { return float64(n.fsm.purged.Load()) }),
 	} {
 		if err := reg.Register(c); err != nil {
 			n.log.Warn("register metric failed", "err", err)
