@@ -38,6 +38,15 @@ type CentralConfig struct {
 	Logger        *slog.Logger
 	Registry      *prometheus.Registry // nil: a fresh one
 	UsageFlush    time.Duration        // how often visits are flushed; zero: ent.DefaultUsageFlush
+	// EdgeTTL is the life of the edge certificates issued at enrolment and
+	// renewal; zero: appliance.DefaultEdgeTTL (400 days). It must be
+	// longer than the tombstone horizon (renew.go).
+	EdgeTTL time.Duration
+	// TombstoneHorizon is how long tombstones are kept for the edges'
+	// feeds (central.Config.TombstoneHorizon): zero is 35 days, negative
+	// for ever. PurgeEvery is how often the leader purges; zero: hourly.
+	TombstoneHorizon time.Duration
+	PurgeEvery       time.Duration
 }
 
 // Central is a running central node.
@@ -60,6 +69,9 @@ type Central struct {
 func StartCentral(ctx context.Context, cfg CentralConfig) (*Central, error) {
 	if cfg.Name == "" || cfg.DataDir == "" || cfg.HTTPAddr == "" || cfg.RaftAddr == "" || cfg.SerfAddr == "" || cfg.QUICAddr == "" {
 		return nil, errors.New("node: central needs Name, DataDir, HTTPAddr, RaftAddr, SerfAddr and QUICAddr")
+	}
+	if err := checkEdgeTTL(cfg); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -92,8 +104,10 @@ func StartCentral(ctx context.Context, cfg CentralConfig) (*Central, error) {
 		NewCA: func() ([]byte, []byte, error) {
 			return appliance.NewCA("Atrium, autorité de certification régionale", time.Now())
 		},
-		Logger:     baseLog, // central names the node itself
-		Registerer: reg,
+		Logger:           baseLog, // central names the node itself
+		Registerer:       reg,
+		TombstoneHorizon: cfg.TombstoneHorizon,
+		PurgeEvery:       cfg.PurgeEvery,
 	})
 	if err != nil {
 		ln.Close()
@@ -104,6 +118,7 @@ func StartCentral(ctx context.Context, cfg CentralConfig) (*Central, error) {
 
 	mux := http.NewServeMux()
 	health.Mount(mux, health.Config{Status: c.status, Ready: c.ready, Gatherer: reg})
+	mux.Handle("GET "+DigestsPath, c.digestsHandler()) // digests.go
 	mux.Handle("/internal/v1/", n.InternalHandler())
 	mux.Handle("/", &c.late)
 
@@ -260,7 +275,8 @@ func (c *Central) serveWhenReady(ctx context.Context, reg prometheus.Registerer)
 	c.mu.Unlock()
 
 	app := http.NewServeMux()
-	app.Handle("POST "+appliance.EnrolPath, appliance.EnrolHandler(enroller{c.Node, ca}, time.Now, c.log))
+	app.Handle("POST "+appliance.EnrolPath, appliance.EnrolHandler(enroller{c.Node, ca}, c.cfg.EdgeTTL, time.Now, c.log))
+	app.Handle("POST "+appliance.RenewPath, appliance.RenewHandler(renewAuthority{enroller{c.Node, ca}}, c.cfg.EdgeTTL, time.Now, c.log))
 	app.Handle("/api/v1/admin/", admin.New(admin.Config{
 		Token:   c.cfg.OperatorToken,
 		Cluster: c.Node,

@@ -32,9 +32,18 @@ type EdgeConfig struct {
 	HTTPAddr string // portal and API on the school LAN (required)
 
 	// Enrolment, on first start only: the one-time token printed by
-	// `atrium ctl edge add` and the central HTTP URL that redeems it.
+	// `atrium ctl edge add` and the central HTTP URL that redeems it. The
+	// edge renews its certificate at CentralURL too; "" means the URL it
+	// enrolled with.
 	EnrolToken string
 	CentralURL string
+
+	// RenewBefore is the fraction of its life the edge's certificate has
+	// left when it is renewed; zero: appliance.DefaultRenewBefore (a
+	// third). RenewRetry is the first wait after a failed renewal (it
+	// doubles, up to 30 min); zero: 10 s.
+	RenewBefore float64
+	RenewRetry  time.Duration
 
 	// Servers overrides the central QUIC addresses learnt at enrolment (the
 	// demo puts its WAN fault proxies there).
@@ -43,15 +52,30 @@ type EdgeConfig struct {
 	Logger     *slog.Logger
 	Registry   *prometheus.Registry // nil: a fresh one
 	UsageFlush time.Duration        // how often visits are flushed; zero: ent.DefaultUsageFlush
+	// DataKeyFile is the file holding the key the replica is sealed with
+	// (edge.LoadDataKey), created on first start; "" means
+	// edge.DefaultDataKeyPath(DataDir). The systemd credential
+	// edge.DataKeyCredential, when the unit passes one, comes first.
+	DataKeyFile string
+	// PullLimit is the most records the edge asks central for in one
+	// pull; zero: replication's default (5000). Tests make it small.
+	PullLimit int
+	// WANCap caps the edge's QUIC traffic with central, in bytes per
+	// second in each direction, so that a catch-up leaves the school's
+	// link usable (docs/files.md); zero: no cap.
+	WANCap int64
 }
 
 // Edge is a running edge appliance.
 type Edge struct {
 	cfg     EdgeConfig
 	UAI     string
-	Node    *edge.Node // nil for an appliance retired before it started
+	Node    *edge.Node        // nil for an appliance retired before it started
+	keeper  *appliance.Keeper // the identity, renewed (renew.go); nil when retired
 	proc    *process
 	retired atomic.Pointer[edge.Retirement] // set once central revoked it (retired.go)
+	wan     *replication.WAN                // the WAN's cap and byte counts
+	prog    *progress                       // transfers in progress (progress.go)
 }
 
 // StartEdge enrols the appliance if it has no identity yet, opens its
@@ -108,6 +132,21 @@ func StartEdge(ctx context.Context, cfg EdgeConfig) (*Edge, error) {
 	if reg == nil {
 		reg = health.NewRegistry()
 	}
+	keeper, err := newKeeper(cfg, id, idDir, reg, log)
+	if err != nil {
+		return nil, err
+	}
+	wan := replication.NewWAN(cfg.WANCap)
+	for _, c := range wan.Collectors() {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register WAN metrics: %w", err)
+		}
+	}
+	dataKey, keyFrom, err := edge.LoadDataKey(dataKeyPath(cfg))
+	if err != nil {
+		return nil, err
+	}
+	log.Info("edge data key loaded", "from", keyFrom)
 	en, err := edge.New(edge.Config{
 		DataDir:      cfg.DataDir,
 		UAI:          id.UAI,
@@ -115,12 +154,22 @@ func StartEdge(ctx context.Context, cfg EdgeConfig) (*Edge, error) {
 		Indexer:      ent.IndexTerms, // the portal's lists read through it: always set
 		IndexVersion: ent.IndexVersion,
 		Servers:      servers,
-		TLS:          id.ClientTLS(),
+		TLS:          keeper.ClientTLS(), // the current certificate at each handshake
 		Logger:       log,
 		Registerer:   reg,
+		PullLimit:    cfg.PullLimit,
+		WAN:          wan,
+		DataKey:      dataKey,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open edge replica: %w", err)
+	}
+	prog := newProgress(en.Store())
+	for _, c := range prog.collectors() {
+		if err := reg.Register(c); err != nil {
+			en.Close()
+			return nil, fmt.Errorf("register progress metrics: %w", err)
+		}
 	}
 	svc, err := ent.NewService(ent.ServiceConfig{Store: en.Store(), Origin: id.UAI, SessionKey: sessionKey,
 		Node: cfg.Name, Logger: log})
@@ -157,7 +206,7 @@ func StartEdge(ctx context.Context, cfg EdgeConfig) (*Edge, error) {
 		en.Close()
 		return nil, fmt.Errorf("listen http: %w", err)
 	}
-	e := &Edge{cfg: cfg, UAI: id.UAI, Node: en, proc: newProcess(ctx, ln)}
+	e := &Edge{cfg: cfg, UAI: id.UAI, Node: en, keeper: keeper, proc: newProcess(ctx, ln), wan: wan, prog: prog}
 	mux := http.NewServeMux()
 	health.Mount(mux, health.Config{Status: e.status, Ready: e.ready, Gatherer: reg})
 	mux.Handle("/cas/", e.retiredHandler(sso))
@@ -183,6 +232,7 @@ func StartEdge(ctx context.Context, cfg EdgeConfig) (*Edge, error) {
 		}
 	})
 	e.proc.run(func(ctx context.Context) { e.purgeAuditLoop(ctx, log) })
+	e.proc.run(func(ctx context.Context) { _ = keeper.Serve(ctx) })
 	e.proc.serveHTTP(mux, reg, log)
 	return e, nil
 }
@@ -245,10 +295,12 @@ func (e *Edge) status() health.Status {
 		return health.Status{Node: e.cfg.Name, Role: "edge", UAI: e.UAI}
 	}
 	st := e.Node.Status()
+	pending, files := e.prog.get()
 	return health.Status{
-		Node: e.cfg.Name,
-		Role: "edge",
-		UAI:  e.UAI,
+		Node:         e.cfg.Name,
+		Role:         "edge",
+		UAI:          e.UAI,
+		CertNotAfter: e.keeper.NotAfter(),
 		Sync: &health.SyncStatus{
 			Connected:   st.Connected,
 			Outbox:      st.Outbox,
@@ -260,8 +312,25 @@ func (e *Edge) status() health.Status {
 				Mismatches:  st.Digest.Mismatches,
 				Repairs:     st.Digest.Repairs,
 			},
+			Snapshots: snapshotStatus(st.Snapshots),
+			Pending:   &pending,
+			Files:     &files,
+			WAN:       &health.WANStatus{Cap: e.wan.Cap(), SentBytes: e.wan.Sent(), ReceivedBytes: e.wan.Received()},
 		},
 	}
+}
+
+// snapshotStatus is the status API's view of the edge's snapshots.
+func snapshotStatus(in map[string]replication.SnapshotStatus) map[string]health.SnapshotStatus {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make(map[string]health.SnapshotStatus, len(in))
+	for p, s := range in {
+		out[p] = health.SnapshotStatus{InProgress: s.InProgress, StagedSeq: s.StagedSeq, Records: s.Records, Bytes: s.Bytes,
+			ResumedFrom: s.ResumedFrom, Completed: s.Completed, LastSwap: s.LastSwap}
+	}
+	return out
 }
 
 // Close stops the edge: HTTP first, then sync, then the replica.
@@ -273,6 +342,14 @@ func (e *Edge) Close() error { return e.proc.close() }
 // shows the figure in its offline banner.
 func pendingChanges(st *edge.Store) int {
 	return st.OutboxLenExcept(ent.OpAuditRecord, ent.OpUsageRecord)
+}
+
+// dataKeyPath is the key file the edge's replica is sealed with.
+func dataKeyPath(cfg EdgeConfig) string {
+	if cfg.DataKeyFile != "" {
+		return cfg.DataKeyFile
+	}
+	return edge.DefaultDataKeyPath(cfg.DataDir)
 }
 
 // loadOrCreateKey returns the 32-byte key stored at path, creating it on

@@ -67,6 +67,11 @@ func writeRetired(w http.ResponseWriter, ret edge.Retirement) {
 func (e *Edge) retire(cause error, log *slog.Logger) {
 	ret := edge.Retirement{UAI: e.UAI, Time: time.Now().UTC(), Reason: cause.Error()}
 	e.retired.Store(&ret)
+	// The key first: without it, what the purge leaves of the replica on
+	// the disk is unreadable (crypto-shredding).
+	if err := edge.ShredDataKey(dataKeyPath(e.cfg)); err != nil {
+		log.Error("edge revoked by central: destroying the data key failed", "uai", e.UAI, "err", err)
+	}
 	if err := edge.Retire(e.cfg.DataDir, ret); err != nil {
 		log.Error("edge revoked by central: purge failed", "uai", e.UAI, "err", err)
 		return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"atrium/central"
 	"atrium/node"
 )
 
@@ -19,6 +20,8 @@ func runCentral(ctx context.Context, args []string) error {
 	join := fs.String("join", "", "comma-separated serf addresses of members to join")
 	token := fs.String("operator-token", envOr("ATRIUM_OPERATOR_TOKEN", ""), "operator API token (or ATRIUM_OPERATOR_TOKEN); empty disables the operator API")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	horizon := fs.Duration("tombstone-horizon", central.DefaultTombstoneHorizon,
+		"how long deleted records' tombstones are kept for the edges' feeds; an edge cut off for longer receives a snapshot of its lycée (negative: kept for ever)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -33,6 +36,7 @@ func runCentral(ctx context.Context, args []string) error {
 	c, err := node.StartCentral(ctx, node.CentralConfig{
 		Name: *name, DataDir: *dataDir, HTTPAddr: *httpAddr, RaftAddr: *raftAddr, SerfAddr: *serfAddr,
 		QUICAddr: *quicAddr, Bootstrap: *bootstrap, Join: splitList(*join), OperatorToken: *token, Logger: log,
+		TombstoneHorizon: *horizon,
 	})
 	if err != nil {
 		return err

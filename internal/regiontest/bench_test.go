@@ -99,7 +99,11 @@ func BenchmarkOutboxDrain(b *testing.B) {
 			from := userID(b, r, r.Account(uai, ent.Student).Login)
 			to := userID(b, r, r.Account(uai, ent.Teacher).Login)
 			r.StopEdge(uai)
-			store, err := edge.OpenWith(filepath.Join(r.EdgeDataDir(uai), "edge.db"), uai, ent.Exec, edge.Options{Indexer: ent.IndexTerms, IndexVersion: ent.IndexVersion})
+			key, err := edge.ReadDataKey(edge.DefaultDataKeyPath(r.EdgeDataDir(uai))) // the replica is sealed
+			if err != nil {
+				b.Fatal(err)
+			}
+			store, err := edge.OpenWith(filepath.Join(r.EdgeDataDir(uai), "edge.db"), uai, ent.Exec, edge.Options{Indexer: ent.IndexTerms, IndexVersion: ent.IndexVersion, DataKey: key})
 			if err != nil {
 				b.Fatal(err)
 			}

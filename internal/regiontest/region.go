@@ -33,6 +33,15 @@ type Options struct {
 	// UsageFlush is how often every node flushes its usage counts; zero
 	// means a minute (ent.DefaultUsageFlush).
 	UsageFlush time.Duration
+	// EdgeTTL is the life of the edge certificates central issues; zero
+	// means appliance.DefaultEdgeTTL. A few seconds make edges renew
+	// theirs during a test.
+	EdgeTTL time.Duration
+	// TombstoneHorizon and PurgeEvery are central's (node.CentralConfig);
+	// zero: 35 days, hourly. EdgePullLimit is the edges' page size
+	// (node.EdgeConfig.PullLimit); zero: 5000.
+	TombstoneHorizon, PurgeEvery time.Duration
+	EdgePullLimit                int
 }
 
 // Region is a running test region. Its methods are safe to call from one
@@ -78,6 +87,7 @@ func Start(t testing.TB, opts Options) *Region {
 			Name: name, DataDir: filepath.Join(r.base, name),
 			HTTPAddr: FreeAddr(t), RaftAddr: FreeAddr(t), SerfAddr: FreeAddr(t), QUICAddr: FreeAddr(t),
 			Bootstrap: i == 0, OperatorToken: r.OperatorToken, Logger: opts.Logger, UsageFlush: opts.UsageFlush,
+			EdgeTTL: opts.EdgeTTL, TombstoneHorizon: opts.TombstoneHorizon, PurgeEvery: opts.PurgeEvery,
 		}
 		if i > 0 {
 			cfg.Join = []string{r.centrals[0].cfg.SerfAddr}
@@ -291,7 +301,7 @@ func (r *Region) AddEdge(uai string) *node.Edge {
 	slot.cfg = node.EdgeConfig{
 		DataDir: filepath.Join(r.base, "edge-"+uai), HTTPAddr: FreeAddr(r.t),
 		EnrolToken: tok.Token, CentralURL: r.AnyCentral().URL(), Servers: servers, Logger: r.opts.Logger,
-		UsageFlush: r.opts.UsageFlush,
+		UsageFlush: r.opts.UsageFlush, PullLimit: r.opts.EdgePullLimit,
 	}
 	e, err := node.StartEdge(r.t.Context(), slot.cfg)
 	if err != nil {
@@ -359,6 +369,16 @@ func (r *Region) RestoreWAN(uai string) {
 	defer r.mu.Unlock()
 	for _, p := range r.edges[uai].proxies {
 		p.Restore()
+	}
+}
+
+// DelayWAN delays every datagram between the edge of uai and central by d
+// (0: none), as a slow link would.
+func (r *Region) DelayWAN(uai string, d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range r.edges[uai].proxies {
+		p.SetDelay(d)
 	}
 }
 
