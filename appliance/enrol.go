@@ -115,17 +115,8 @@ func EnrolHandler(e Enroller, ttl time.Duration, now func() time.Time, log *slog
 
 func decodeEnrolRequest(body io.Reader) (EnrolRequest, error) {
 	var req EnrolRequest
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return req, fmt.Errorf("corps de plus de %d octets", tooBig.Limit)
-		}
-		return req, fmt.Errorf("JSON illisible : %v", err)
-	}
-	if dec.More() {
-		return req, fmt.Errorf("données après l'objet JSON")
+	if err := decodeStrict(body, &req); err != nil {
+		return req, err
 	}
 	if strings.TrimSpace(req.Token) == "" {
 		return req, fmt.Errorf("champ \"token\" manquant")
@@ -134,6 +125,25 @@ func decodeEnrolRequest(body io.Reader) (EnrolRequest, error) {
 		return req, fmt.Errorf("champ \"csr\" manquant")
 	}
 	return req, nil
+}
+
+// decodeStrict decodes one JSON object of body into v: unknown fields,
+// a body over its http.MaxBytesReader limit and data after the object are
+// refused, with a French reason for the answer.
+func decodeStrict(body io.Reader, v any) error {
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return fmt.Errorf("corps de plus de %d octets", tooBig.Limit)
+		}
+		return fmt.Errorf("JSON illisible : %v", err)
+	}
+	if dec.More() {
+		return fmt.Errorf("données après l'objet JSON")
+	}
+	return nil
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

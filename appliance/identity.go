@@ -135,45 +135,59 @@ func Enroll(ctx context.Context, centralURL, token, dir string) (*Identity, erro
 }
 
 func postEnrol(ctx context.Context, centralURL string, body EnrolRequest) (*EnrolResponse, error) {
+	var resp EnrolResponse
+	status, msg, err := callCentral(ctx, strings.TrimRight(centralURL, "/")+EnrolPath, body, &resp)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("enrol: %w", err)
+	case status == http.StatusForbidden:
+		return nil, fmt.Errorf("enrol: %w: %s", ErrEnrolRefused, msg)
+	case status == http.StatusServiceUnavailable:
+		return nil, fmt.Errorf("enrol: %w: %s", ErrUnavailable, msg)
+	case status != http.StatusOK:
+		return nil, fmt.Errorf("enrol: central answered %d %s: %s", status, http.StatusText(status), msg)
+	}
+	return &resp, nil
+}
+
+// callCentral posts body as JSON to url (central's HTTP API) and decodes
+// a 200 answer into out. Any other status is returned with the message of
+// central's JSON error (and its code, if any), or the raw answer; err is
+// a failure to reach central or to read its answer.
+func callCentral(ctx context.Context, url string, body, out any) (status int, msg string, err error) {
 	b, err := json.Marshal(body)
 	if err != nil {
-		return nil, fmt.Errorf("enrol: %w", err)
+		return 0, "", err
 	}
-	url := strings.TrimRight(centralURL, "/") + EnrolPath
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
 	if err != nil {
-		return nil, fmt.Errorf("enrol: %w", err)
+		return 0, "", err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	client := &http.Client{Timeout: time.Minute}
-	hr, err := client.Do(req)
+	hr, err := (&http.Client{Timeout: time.Minute}).Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("enrol: %w", err)
+		return 0, "", err
 	}
 	defer hr.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(hr.Body, maxEnrolResponse))
 	if err != nil {
-		return nil, fmt.Errorf("enrol: read answer: %w", err)
+		return 0, "", fmt.Errorf("read answer: %w", err)
 	}
 	if hr.StatusCode != http.StatusOK {
-		var eb errorBody
+		var eb renewError
 		msg := strings.TrimSpace(string(raw))
 		if json.Unmarshal(raw, &eb) == nil && eb.Error != "" {
 			msg = eb.Error
+			if eb.Code != "" {
+				msg += " (" + eb.Code + ")"
+			}
 		}
-		switch hr.StatusCode {
-		case http.StatusForbidden:
-			return nil, fmt.Errorf("enrol: %w: %s", ErrEnrolRefused, msg)
-		case http.StatusServiceUnavailable:
-			return nil, fmt.Errorf("enrol: %w: %s", ErrUnavailable, msg)
-		}
-		return nil, fmt.Errorf("enrol: central answered %s: %s", hr.Status, msg)
+		return hr.StatusCode, msg, nil
 	}
-	var resp EnrolResponse
-	if err := json.Unmarshal(raw, &resp); err != nil {
-		return nil, fmt.Errorf("enrol: decode answer: %w", err)
+	if err := json.Unmarshal(raw, out); err != nil {
+		return hr.StatusCode, "", fmt.Errorf("decode answer: %w", err)
 	}
-	return &resp, nil
+	return hr.StatusCode, "", nil
 }
 
 // LoadIdentity reads the identity Enroll saved in dir, as the last

@@ -1,7 +1,6 @@
 package appliance
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -11,11 +10,9 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -99,46 +96,17 @@ func Renew(ctx context.Context, centralURL, dir string, id *Identity, now time.T
 }
 
 func postRenew(ctx context.Context, centralURL string, body RenewRequest) (*RenewResponse, error) {
-	b, err := json.Marshal(body)
-	if err != nil {
-		return nil, fmt.Errorf("renew: %w", err)
-	}
-	u := strings.TrimRight(centralURL, "/") + RenewPath
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(b))
-	if err != nil {
-		return nil, fmt.Errorf("renew: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	client := &http.Client{Timeout: time.Minute}
-	hr, err := client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("renew: %w: %w", ErrUnavailable, err)
-	}
-	defer hr.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(hr.Body, maxEnrolResponse))
-	if err != nil {
-		return nil, fmt.Errorf("renew: %w: read answer: %w", ErrUnavailable, err)
-	}
-	if hr.StatusCode != http.StatusOK {
-		var eb renewError
-		msg := strings.TrimSpace(string(raw))
-		if json.Unmarshal(raw, &eb) == nil && eb.Error != "" {
-			msg = eb.Error
-			if eb.Code != "" {
-				msg += " (" + eb.Code + ")"
-			}
-		}
-		switch {
-		case hr.StatusCode == http.StatusBadRequest, hr.StatusCode == http.StatusForbidden:
-			return nil, fmt.Errorf("renew: %w: %s", ErrRenewRefused, msg)
-		case hr.StatusCode >= 500, hr.StatusCode == http.StatusTooManyRequests:
-			return nil, fmt.Errorf("renew: %w: %s", ErrUnavailable, msg)
-		}
-		return nil, fmt.Errorf("renew: central answered %s: %s", hr.Status, msg)
-	}
 	var resp RenewResponse
-	if err := json.Unmarshal(raw, &resp); err != nil {
-		return nil, fmt.Errorf("renew: decode answer: %w", err)
+	status, msg, err := callCentral(ctx, strings.TrimRight(centralURL, "/")+RenewPath, body, &resp)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("renew: %w: %w", ErrUnavailable, err)
+	case status == http.StatusBadRequest, status == http.StatusForbidden:
+		return nil, fmt.Errorf("renew: %w: %s", ErrRenewRefused, msg)
+	case status >= 500, status == http.StatusTooManyRequests:
+		return nil, fmt.Errorf("renew: %w: %s", ErrUnavailable, msg)
+	case status != http.StatusOK:
+		return nil, fmt.Errorf("renew: central answered %d %s: %s", status, http.StatusText(status), msg)
 	}
 	return &resp, nil
 }

@@ -10,7 +10,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -306,17 +305,8 @@ func csrUAI(csr *x509.CertificateRequest) (string, error) {
 
 func decodeRenewRequest(body io.Reader) (RenewRequest, error) {
 	var req RenewRequest
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return req, fmt.Errorf("corps de plus de %d octets", tooBig.Limit)
-		}
-		return req, fmt.Errorf("JSON illisible : %v", err)
-	}
-	if dec.More() {
-		return req, fmt.Errorf("données après l'objet JSON")
+	if err := decodeStrict(body, &req); err != nil {
+		return req, err
 	}
 	for _, f := range []struct{ name, v string }{
 		{"certificate", req.Certificate}, {"csr", req.CSR}, {"signature", req.Signature},

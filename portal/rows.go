@@ -44,6 +44,20 @@ func (h *htmlBuf) done() template.HTML {
 // raw writes trusted markup.
 func (h *htmlBuf) raw(m markup) { h.b = append(h.b, m...) }
 
+// count writes n in words: none when it is zero (or less), one when it is
+// 1, else n followed by many ("3" + " sujets").
+func (h *htmlBuf) count(n int, none, one, many markup) {
+	switch {
+	case n <= 0:
+		h.raw(none)
+	case n == 1:
+		h.raw(one)
+	default:
+		h.b = strconv.AppendInt(h.b, int64(n), 10)
+		h.raw(many)
+	}
+}
+
 // text writes s escaped for HTML text or a quoted attribute value, as
 // html/template's escaper does ({{.}} there): NUL becomes U+FFFD and
 // " & ' + < > character references; every other byte, invalid UTF-8
@@ -315,15 +329,7 @@ func (p *Portal) blogRows(posts []ent.BlogPost) template.HTML {
 		h.raw(" · ")
 		h.text(p.dateText(b.Published))
 		h.raw(" · ")
-		switch {
-		case b.CommentCount == 1:
-			h.raw("1 commentaire")
-		case b.CommentCount > 1:
-			h.b = strconv.AppendInt(h.b, int64(b.CommentCount), 10)
-			h.raw(" commentaires")
-		default:
-			h.raw("aucun commentaire")
-		}
+		h.count(b.CommentCount, "aucun commentaire", "1 commentaire", " commentaires")
 		h.raw("</small></li>\n")
 	}
 	return h.done()
@@ -340,15 +346,7 @@ func forumRows(forums []ent.Forum) template.HTML {
 		h.raw("</a>\n<small>")
 		h.text(newForumRow(f).AudienceText)
 		h.raw(" · ")
-		switch f.Topics {
-		case 0:
-			h.raw("aucun sujet")
-		case 1:
-			h.raw("1 sujet")
-		default:
-			h.b = strconv.AppendInt(h.b, int64(f.Topics), 10)
-			h.raw(" sujets")
-		}
+		h.count(f.Topics, "aucun sujet", "1 sujet", " sujets")
 		h.raw("</small></li>\n")
 	}
 	return h.done()
@@ -367,15 +365,7 @@ func (p *Portal) topicRows(topics []ent.ForumTopic) template.HTML {
 		h.raw("</a>\n<small>")
 		h.text(t.Author)
 		h.raw(" · ")
-		switch t.Replies {
-		case 0:
-			h.raw("aucune réponse")
-		case 1:
-			h.raw("1 réponse")
-		default:
-			h.b = strconv.AppendInt(h.b, int64(t.Replies), 10)
-			h.raw(" réponses")
-		}
+		h.count(t.Replies, "aucune réponse", "1 réponse", " réponses")
 		h.raw(" · dernière activité le ")
 		h.text(p.dateText(t.LastPost))
 		h.raw("</small></li>\n")
