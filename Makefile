@@ -50,8 +50,9 @@ bench: bench-tools ## measure catch-up, outbox drain, leader-failover write gap 
 	$(GO) test -run '^$$' -bench 'BenchmarkLeaderFailover' -benchtime 1x -timeout 20m ./internal/regiontest/
 	@echo '== directory import: persons/s and peak heap, a region-size AAF Complet set (375k persons)'
 	$(GO) test -run '^$$' -bench 'BenchmarkDirectoryImport' -benchtime 1x -timeout 30m ./internal/regiontest/
-	@echo '== authenticated pages/s and p99 at an edge with its link cut, 64 users'
-	$(GO) test -run '^$$' -bench 'BenchmarkEdgePages' -benchtime 1x -timeout 20m ./internal/regiontest/
+	@echo '== authenticated pages/s and p99 at an edge with its link cut, 64 users, 32 requests in flight (then 64)'
+	$(GO) test -run '^$$' -bench 'BenchmarkEdgePages' -benchtime 1x -timeout 20m ./internal/regiontest/ -args -pages.inflight 32
+	$(GO) test -run '^$$' -bench 'BenchmarkEdgePages' -benchtime 1x -timeout 20m ./internal/regiontest/ -args -pages.inflight 64
 	@echo '== region recovery: 200 edges with 2,000 changes waiting each way reconnect at once, central API p99 meanwhile'
 	$(GO) test -run '^$$' -bench 'BenchmarkRegionRecovery' -benchtime 1x -timeout 60m ./internal/regiontest/
 
