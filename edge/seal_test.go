@@ -133,11 +133,7 @@ func seeState(t *testing.T, s *Store, msg, user, grade record.Record) seenState 
 	if err != nil {
 		t.Fatalf("View = %v", err)
 	}
-	cmds, err := s.Outbox(0, 0)
-	if err != nil {
-		t.Fatalf("Outbox = %v", err)
-	}
-	for _, c := range cmds {
+	for _, c := range outbox(t, s) {
 		st.Outbox = append(st.Outbox, string(c.Args))
 	}
 	if st.Undo, err = s.UndoPending(); err != nil {

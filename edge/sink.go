@@ -116,6 +116,9 @@ func (s *Store) Outbox(after uint64, limit int) ([]record.Command, error) {
 			if err != nil {
 				return fmt.Errorf("outbox entry %x: %w: %w", k, ErrCorrupt, err)
 			}
+			if len(cmds) > 0 && cmd.Epoch != cmds[0].Epoch {
+				break // one epoch per batch: central keeps a high-water mark per epoch
+			}
 			cmds = append(cmds, cmd)
 			size += len(v)
 		}
@@ -128,10 +131,13 @@ func (s *Store) Outbox(after uint64, limit int) ([]record.Command, error) {
 }
 
 // AckOutbox deletes the commands of epoch up to and including hwm, which
-// central has applied (or refused, visibly) for good.
+// central has applied (or refused, visibly) for good. Commands of other
+// epochs stay, whatever their sequence numbers: in a file restored from a
+// backup, the commands written since carry the sequence numbers of
+// commands the appliance had sent before, under another epoch.
 func (s *Store) AckOutbox(epoch, hwm uint64) error {
-	if epoch != s.epoch {
-		return fmt.Errorf("edge: ack outbox: %w: %d, store has %d", ErrWrongEpoch, epoch, s.epoch)
+	if epoch == 0 || epoch > s.epoch {
+		return fmt.Errorf("edge: ack outbox: %w: %d, store is at %d", ErrWrongEpoch, epoch, s.epoch)
 	}
 	deleted := 0
 	var ops map[string]int
@@ -154,7 +160,14 @@ func (s *Store) AckOutbox(epoch, hwm uint64) error {
 			if err != nil {
 				return err
 			}
-			ops[outboxOp(v)]++
+			op := "" // for an entry that does not decode, as outboxOp says
+			if cmd, err := record.DecodeCommand(v); err == nil {
+				if cmd.Epoch != epoch {
+					continue
+				}
+				op = cmd.Op
+			}
+			ops[op]++
 			acked = append(acked, seq)
 		}
 		for _, seq := range acked {

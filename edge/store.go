@@ -95,10 +95,12 @@ type Options struct {
 }
 
 // Open opens (creating it if needed) the edge store at path for the lycée
-// uai; exec executes local commands. A new file mints the store's epoch
-// (unix milliseconds), so an edge reinstalled or restored into a fresh file
-// is told apart from its former self by central. A file made for another
-// lycée is refused. The store has no term index (OpenWith sets one).
+// uai; exec executes local commands. Every open mints a new epoch (unix
+// milliseconds, above the file's last), under which the commands written
+// from then on are sent: an edge reinstalled into a fresh file, or whose
+// file was restored from a backup, is told apart from its former self by
+// central, and nothing it writes is taken for a retransmission of what
+// its former self sent. A file made for another lycée is refused. The store has no term index (OpenWith sets one).
 func Open(path, uai string, exec record.Executor) (*Store, error) {
 	return OpenWith(path, uai, exec, Options{})
 }
@@ -181,7 +183,14 @@ func (s *Store) init(tx *bolt.Tx) error {
 		if !ok {
 			return fmt.Errorf("%w: epoch", ErrCorrupt)
 		}
-		s.epoch = epoch
+		// Every open starts a new epoch: a file restored from a backup
+		// mints sequence numbers central already saw under the epoch of
+		// the backup; under a new epoch they are new commands, not
+		// retransmissions. The outbox keeps each command's own epoch.
+		s.epoch = max(uint64(time.Now().UnixMilli()), epoch+1)
+		if err := meta.Put(metaEpoch, u64(s.epoch)); err != nil {
+			return err
+		}
 	}
 	s.outboxLen = tx.Bucket(bucketOutbox).Stats().KeyN
 	s.outboxOps = map[string]int{}

@@ -102,13 +102,25 @@ func byKey(t *testing.T, s *Store, kind, key string) (record.Record, bool) {
 	return r, ok
 }
 
+// outbox returns the whole outbox, every epoch's batches one after the
+// other, as the push loop reads it.
 func outbox(t *testing.T, s *Store) []record.Command {
 	t.Helper()
-	cmds, err := s.Outbox(0, 0)
-	if err != nil {
-		t.Fatalf("Outbox = %v", err)
+	var all []record.Command
+	for {
+		var after uint64
+		if len(all) > 0 {
+			after = all[len(all)-1].Seq
+		}
+		cmds, err := s.Outbox(after, 0)
+		if err != nil {
+			t.Fatalf("Outbox = %v", err)
+		}
+		if len(cmds) == 0 {
+			return all
+		}
+		all = append(all, cmds...)
 	}
-	return cmds
 }
 
 func TestSubmitWritesRecordAndOutbox(t *testing.T) {
@@ -133,15 +145,15 @@ func TestSubmitWritesRecordAndOutbox(t *testing.T) {
 		t.Errorf("OutboxLen = %d, want 1", n)
 	}
 
-	// Durable: a reopened store has both, the same epoch, and numbers the
-	// next command after the first.
+	// Durable: a reopened store has both, a new epoch (the first command
+	// keeps its own), and numbers the next command after the first.
 	epoch := s.Epoch()
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	s = openTest(t, path)
-	if s.Epoch() != epoch {
-		t.Errorf("Epoch after reopen = %d, want %d", s.Epoch(), epoch)
+	if s.Epoch() <= epoch {
+		t.Errorf("Epoch after reopen = %d, want more than %d", s.Epoch(), epoch)
 	}
 	if _, ok := get(t, s, testUAI, r.ID); !ok {
 		t.Errorf("record lost after reopen")
@@ -154,8 +166,12 @@ func TestSubmitWritesRecordAndOutbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmds := outbox(t, s)
-	if len(cmds) != 2 || cmds[1].Seq != 2 {
-		t.Errorf("outbox seqs after reopen = %v, want [1 2]", seqs(cmds))
+	if len(cmds) != 2 || cmds[1].Seq != 2 || cmds[0].Epoch != epoch || cmds[1].Epoch != s.Epoch() {
+		t.Errorf("outbox after reopen = seqs %v, epochs %d and %d; want [1 2], epochs %d and %d", seqs(cmds), cmds[0].Epoch, cmds[len(cmds)-1].Epoch, epoch, s.Epoch())
+	}
+	// One epoch per batch: central keeps a high-water mark per epoch.
+	if first, err := s.Outbox(0, 0); err != nil || len(first) != 1 {
+		t.Errorf("Outbox(0) after reopen = %d commands, %v; want the first epoch's one", len(first), err)
 	}
 }
 

@@ -434,7 +434,7 @@ func (s *Store) noticeSeq(r record.Record) (uint64, bool) {
 		return 0, false
 	}
 	var n record.Notice
-	if json.Unmarshal(r.Body, &n) != nil || n.Origin != s.uai || n.Epoch != s.epoch || n.Seq == 0 {
+	if json.Unmarshal(r.Body, &n) != nil || n.Origin != s.uai || n.Epoch == 0 || n.Epoch > s.epoch || n.Seq == 0 {
 		return 0, false
 	}
 	return n.Seq, true

@@ -170,11 +170,11 @@ func TestUndoRefusedCommands(t *testing.T) {
 		},
 		want: "newer [newer]",
 	}, {
-		name: "a notice of another epoch is not this store's",
+		name: "a notice of a later epoch is not this store's",
 		run: func(t *testing.T, s *Store) {
 			submitBody(t, s, a, "new")
 			n := refusal(s, 1, 1)
-			n.Body = []byte(`{"user":"u1","op":"test.put","seq":1,"origin":"` + testUAI + `","epoch":1}`)
+			n.Body = fmt.Appendf(nil, `{"user":"u1","op":"test.put","seq":1,"origin":"%s","epoch":%d}`, testUAI, s.Epoch()+1)
 			apply(t, s, 1, n)
 		},
 		want: "new [new]",

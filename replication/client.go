@@ -429,7 +429,7 @@ func (c *Client) pushLoop(ctx context.Context, cn *conn, epoch uint64) error {
 	// Acknowledged commands leave the outbox in the background: the next
 	// batch (read after the last one sent) need not wait for that fsync.
 	acks := newAcker(c.cfg.Sink, epoch)
-	defer acks.close()
+	defer func() { acks.close() }()
 	var sent uint64 // last sequence pushed and acknowledged in this session
 	for {
 		changed := c.cfg.Sink.OutboxChanged() // before reading, so no append is missed
@@ -450,17 +450,30 @@ func (c *Client) pushLoop(ctx context.Context, cn *conn, epoch uint64) error {
 			continue
 		}
 		cmds = fitFrame(cmds)
-		r := c.push(ctx, cn, epoch, cmds)
+		if e := cmds[0].Epoch; e != acks.epoch {
+			// Commands of an earlier start of the edge's store go first,
+			// each epoch acknowledged under its own high-water mark.
+			acks.close()
+			if err := acks.err(); err != nil {
+				return err
+			}
+			acks = newAcker(c.cfg.Sink, e)
+		}
+		r := c.push(ctx, cn, cmds[0].Epoch, cmds)
 		if r.err != nil {
 			return r.err
 		}
-		if last := cmds[len(cmds)-1].Seq; r.hwm < last {
+		last := cmds[len(cmds)-1].Seq
+		if r.hwm < last {
 			// Central stays below this batch (an earlier batch of the
 			// epoch is missing there): pushing again would loop, so let
 			// the backoff pace the retries from a fresh session.
 			return fmt.Errorf("push: %w: ack %d below command %d", ErrUnexpected, r.hwm, last)
 		}
-		sent = r.hwm
+		// The next batch starts after this one, not after the high-water
+		// mark: an epoch's mark may pass the sequence numbers a later
+		// epoch reused (a store restored from a backup).
+		sent = last
 		acks.ack(r.hwm)
 		if err := acks.err(); err != nil {
 			return err

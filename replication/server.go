@@ -541,7 +541,9 @@ func (s *Server) changes(uai string, p *Pull, recs []record.Record, last uint64,
 }
 
 func (s *Server) push(ctx context.Context, sess session, p *Push) (resp Message) {
-	if p.Epoch != sess.epoch {
+	if p.Epoch == 0 || p.Epoch > sess.epoch {
+		// Earlier epochs are the same appliance's commands written before
+		// it restarted (every start of an edge's store mints an epoch).
 		return &Error{Code: CodeForbidden, Message: fmt.Sprintf("epoch %d, session opened with %d", p.Epoch, sess.epoch)}
 	}
 	if len(p.Commands) > maxPushBatch {
@@ -554,7 +556,7 @@ func (s *Server) push(ctx context.Context, sess session, p *Push) (resp Message)
 			s.log.Warn("edge pushed a command without a user", "uai", sess.uai, "op", c.Op)
 			return &Error{Code: CodeForbidden, Message: fmt.Sprintf("command %d: no acting user", c.Seq)}
 		}
-		if c.Origin != sess.uai || c.Partition != sess.uai || c.Epoch != sess.epoch {
+		if c.Origin != sess.uai || c.Partition != sess.uai || c.Epoch != p.Epoch {
 			s.log.Warn("edge pushed a command outside its lycée", "uai", sess.uai, "origin", c.Origin, "partition", c.Partition, "epoch", c.Epoch)
 			return &Error{Code: CodeForbidden, Message: fmt.Sprintf("command %d: origin %q, partition %q, epoch %d not this edge's", c.Seq, c.Origin, c.Partition, c.Epoch)}
 		}
@@ -577,7 +579,7 @@ func (s *Server) push(ctx context.Context, sess session, p *Push) (resp Message)
 			s.adm.done(sess.uai, "push", rest)
 		}()
 	}
-	hwm, err := s.cfg.Source.ApplyOutbox(ctx, sess.uai, sess.epoch, p.Commands)
+	hwm, err := s.cfg.Source.ApplyOutbox(ctx, sess.uai, p.Epoch, p.Commands)
 	if err != nil {
 		// The Source refuses an epoch revoked meanwhile: say so.
 		if e := s.checkRevoked(sess); e != nil {
