@@ -41,6 +41,23 @@ func (h *htmlBuf) done() template.HTML {
 	return s
 }
 
+// classItem opens the line of a class's dated item: its link (href, then
+// the id), "date · subject (class) : title", and the small print after it.
+func (h *htmlBuf) classItem(href markup, id, date, subject, class, title string) {
+	h.raw(`<li><a href="`)
+	h.raw(href)
+	h.path(id)
+	h.raw(`">`)
+	h.text(frDate(date))
+	h.raw(" · ")
+	h.text(subject)
+	h.raw(" (")
+	h.text(class)
+	h.raw(") : ")
+	h.text(title)
+	h.raw("</a>\n<small>")
+}
+
 // raw writes trusted markup.
 func (h *htmlBuf) raw(m markup) { h.b = append(h.b, m...) }
 
@@ -198,17 +215,7 @@ func homeworkRows(entries []ent.Homework) (toDo, sessions template.HTML) {
 		if e.ToDo {
 			continue
 		}
-		h.raw(`<li><a href="/cahier-de-textes/`)
-		h.path(e.ID)
-		h.raw(`">`)
-		h.text(frDate(e.Date))
-		h.raw(" · ")
-		h.text(e.Subject)
-		h.raw(" (")
-		h.text(e.Class)
-		h.raw(") : ")
-		h.text(e.Title)
-		h.raw("</a>\n<small>")
+		h.classItem("/cahier-de-textes/", e.ID, e.Date, e.Subject, e.Class, e.Title)
 		h.text(e.Author)
 		if e.Work != "" {
 			h.raw(" · travail pour le ")
@@ -225,17 +232,8 @@ func homeworkRows(entries []ent.Homework) (toDo, sessions template.HTML) {
 func evaluationRows(evals []ent.Evaluation) template.HTML {
 	h := newHTMLBuf()
 	for _, e := range evals {
-		h.raw(`<li><a href="/notes/`)
-		h.path(e.ID)
-		h.raw(`">`)
-		h.text(frDate(e.Date))
-		h.raw(" · ")
-		h.text(e.Subject)
-		h.raw(" (")
-		h.text(e.Class)
-		h.raw(") : ")
-		h.text(e.Title)
-		h.raw("</a>\n<small>sur ")
+		h.classItem("/notes/", e.ID, e.Date, e.Subject, e.Class, e.Title)
+		h.raw("sur ")
 		h.text(ent.GradeLabel(e.OutOf))
 		h.raw(" · coefficient ")
 		h.text(ent.GradeLabel(e.Coefficient))
