@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -620,5 +621,53 @@ func TestOutboxBatchesAreBoundedInBytes(t *testing.T) {
 	}
 	if len(batches) < 3 || batches[0] > 5 {
 		t.Fatalf("batches of 1 MB commands = %v, want several of at most ~4 MB each", batches)
+	}
+}
+
+// A store restored from a backup numbers its next command as its former
+// self numbered one it already sent: central's acknowledgement of the
+// backup's epoch must not take the new command with it.
+func TestAckOutboxKeepsOtherEpochs(t *testing.T) {
+	s, path := newTestStore(t)
+	news := func() record.Command {
+		return putCmd(t, opPut, record.Record{Partition: testUAI, ID: record.NewID(), Kind: "news", Body: []byte(`{}`)})
+	}
+	if err := s.Submit(t.Context(), news()); err != nil { // seq 1
+		t.Fatal(err)
+	}
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	if err := s.db.View(func(tx *bolt.Tx) error { return tx.CopyFile(backup, 0o600) }); err != nil {
+		t.Fatal(err)
+	}
+	old := s.Epoch()
+	if err := s.Submit(t.Context(), news()); err != nil { // seq 2, sent and acknowledged
+		t.Fatal(err)
+	}
+	if err := s.AckOutbox(old, 2); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	b, err := os.ReadFile(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, path)
+	if err := s.Submit(t.Context(), news()); err != nil { // seq 2 again, a new epoch
+		t.Fatal(err)
+	}
+	// Central answers the backup's command with its epoch's mark, 2.
+	if err := s.AckOutbox(old, 2); err != nil {
+		t.Fatal(err)
+	}
+	cmds := outbox(t, s)
+	if len(cmds) != 1 || cmds[0].Seq != 2 || cmds[0].Epoch != s.Epoch() || s.Epoch() <= old {
+		t.Fatalf("outbox after the backup's acknowledgement = %+v, want the command written since the restore (seq 2, epoch %d > %d)", cmds, s.Epoch(), old)
+	}
+	if err := s.AckOutbox(s.Epoch()+1, 9); err == nil {
+		t.Errorf("AckOutbox(an epoch the store never had) = nil, want an error")
 	}
 }
