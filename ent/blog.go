@@ -353,12 +353,7 @@ func (s *Service) ListBlog(ctx context.Context, u User) ([]BlogPost, error) {
 		if err != nil || len(out) == 0 {
 			return err
 		}
-		counts := map[string]int{}
-		err = r.Scan(u.UAI, KindBlogComment, func(rec record.Record) error {
-			c, err := decodeBlogComment(rec)
-			counts[c.PostID]++
-			return err
-		})
+		counts, err := countChildren(r, u.UAI, KindBlogComment, decodeBlogComment, func(c BlogComment) string { return c.PostID })
 		for i := range out {
 			out[i].CommentCount = counts[out[i].ID]
 		}

@@ -702,12 +702,7 @@ func (s *Service) ListSpaces(ctx context.Context, u User) ([]Space, error) {
 		if out, err = userSpaces(r, u); err != nil {
 			return err
 		}
-		count := map[string]int{}
-		err = r.Scan(u.UAI, KindSpaceDocument, func(rec record.Record) error {
-			d, err := decodeSpaceDoc(rec)
-			count[d.SpaceID]++
-			return err
-		})
+		count, err := countChildren(r, u.UAI, KindSpaceDocument, decodeSpaceDoc, func(d SpaceDocument) string { return d.SpaceID })
 		for i := range out {
 			out[i].Documents = count[out[i].ID]
 		}

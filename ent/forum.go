@@ -483,12 +483,7 @@ func (s *Service) ListForums(ctx context.Context, u User) ([]Forum, error) {
 		if len(out) == 0 {
 			return nil
 		}
-		count := map[string]int{}
-		err := r.Scan(u.UAI, KindForumTopic, func(rec record.Record) error {
-			t, err := decodeTopic(rec)
-			count[t.ForumID]++
-			return err
-		})
+		count, err := countChildren(r, u.UAI, KindForumTopic, decodeTopic, func(t ForumTopic) string { return t.ForumID })
 		for i := range out {
 			out[i].Topics = count[out[i].ID]
 		}

@@ -167,3 +167,19 @@ func mergeTerms[T any](r record.Reader, partition, kind string, terms []string, 
 	}
 	return got, cutoff == "", nil // every term read to its end, or read again
 }
+
+// countChildren counts the live records of kind in partition by the
+// parent key gives each (the comments of each blog post, the topics of
+// each forum, the documents of each space).
+func countChildren[T any](r record.Reader, partition, kind string, decode func(record.Record) (T, error), key func(T) string) (map[string]int, error) {
+	count := map[string]int{}
+	err := r.Scan(partition, kind, func(rec record.Record) error {
+		v, err := decode(rec)
+		if err != nil {
+			return err
+		}
+		count[key(v)]++
+		return nil
+	})
+	return count, err
+}
