@@ -75,7 +75,7 @@ func digestRecords(p *bbolt.Bucket) (record.Digest, error) {
 		return d, fmt.Errorf("no records bucket: %w", ErrCorrupt)
 	}
 	err := recs.ForEach(func(k, v []byte) error {
-		e, err := record.DigestOfEncoded(v)
+		e, err := digestOfStored(recs.Tx(), v) // whole or a blob reference (blobs.go)
 		if err != nil {
 			return fmt.Errorf("record %q: %w", k, err)
 		}

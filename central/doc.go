@@ -14,6 +14,8 @@
 // record.Reader.ScanTerm), derived from them in the same write
 // transaction; a state file or snapshot whose index was made by another
 // layout or Indexer version has it rebuilt when opened (index.go).
+// The chunks of files are stored once whatever the partitions that hold
+// them (blobs.go); reads rebuild the records byte for byte.
 //
 // hashicorp/raft and raft-boltdb are imported here and nowhere else; this
 // package must not import edge/ nor replication/ (the replication server

@@ -111,6 +111,8 @@ type fsm struct {
 	index termIndex
 	log   *slog.Logger
 
+	noBlobs bool // store chunks whole, as before blobs.go: the measurements' "before"
+
 	mu sync.RWMutex // guards db against Restore swapping the file
 	db *bbolt.DB
 
@@ -204,6 +206,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	err := f.db.Update(func(tx *bbolt.Tx) error {
 		st := newTxState(tx)
 		st.idx = f.index.terms
+		st.noBlobs = f.noBlobs
 		for i, l := range logs {
 			if l.Type != raft.LogCommand {
 				continue

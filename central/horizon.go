@@ -112,7 +112,7 @@ func purgePartition(st *txState, partition string, cutoff int64, budget uint64) 
 		if v == nil {
 			return 0, 0, false, fmt.Errorf("seq %d names missing record %q: %w", u64(k), id, ErrCorrupt)
 		}
-		head, err := decodeRecordHead(v)
+		head, err := decodeStoredHead(v) // tombstones are stored whole; live chunks may be blob references
 		if err != nil {
 			return 0, 0, false, err
 		}

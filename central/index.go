@@ -62,7 +62,7 @@ func ensureIndex(tx *bbolt.Tx, ix termIndex) (bool, error) {
 			return false, fmt.Errorf("partition %s lacks its records: %w", name, ErrCorrupt)
 		}
 		err = recs.ForEach(func(k, v []byte) error {
-			rec, err := decodeRecord(v)
+			rec, err := decodeStored(tx, v) // whole or a blob reference (blobs.go)
 			if err != nil {
 				return fmt.Errorf("%s/%s: %w", name, k, err)
 			}

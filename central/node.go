@@ -880,6 +880,9 @@ func (n *Node) register(reg prometheus.Registerer) {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "atrium_central_tombstones_purged_total", Help: "Tombstones past the horizon this node's state machine removed since it started.",
 		}, func() float64 { return float64(n.fsm.purged.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "atrium_central_blob_bytes", Help: "Bytes of the chunks of files this node's state file holds once for every lycée (blobs.go).",
+		}, func() float64 { _, b, _ := n.BlobStats(); return float64(b) }),
 	} {
 		if err := reg.Register(c); err != nil {
 			n.log.Warn("register metric failed", "err", err)

@@ -35,6 +35,7 @@ import (
 //	keys                     kind 0x00 key -> partition 0x00 id, live records with a Key
 //	hwm                      uai 0x00 epoch (8 bytes BE) -> high-water mark (8 bytes BE)
 //	tokens                   token hash -> encoded enrolment token
+//	blobs                    the chunks of files, once for every partition (blobs.go)
 var (
 	bucketMeta   = []byte("meta")
 	bucketParts  = []byte("parts")
@@ -101,7 +102,7 @@ func initBuckets(tx *bbolt.Tx) error {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
 	}
-	return nil
+	return initBlobs(tx)
 }
 
 // txState caches, for one write transaction of the state machine, what
@@ -124,6 +125,9 @@ type txState struct {
 	// got holds records Get decoded in this transaction (the users every
 	// command of a batch looks up, for one), until Put changes them.
 	got map[recordKey]record.Record
+
+	blobs   *bbolt.Bucket // nil until the first blob counted (blobs.go)
+	noBlobs bool          // store every chunk whole (the measurements' "before")
 }
 
 type recordKey struct{ partition, id string }
@@ -328,7 +332,7 @@ func (r reader) get(partition, id string) (record.Record, bool, error) {
 	if v == nil {
 		return record.Record{}, false, nil
 	}
-	rec, err := decodeRecord(v)
+	rec, err := decodeStored(r.tx, v)
 	if err != nil {
 		return record.Record{}, false, fmt.Errorf("get %s/%s: %w", partition, id, err)
 	}
@@ -371,7 +375,7 @@ func (r reader) Scan(partition, kind string, fn func(record.Record) error) error
 		if v == nil {
 			return fmt.Errorf("scan %s/%s: index names missing record %q: %w", partition, kind, k[len(prefix):], ErrCorrupt)
 		}
-		rec, err := decodeRecord(v)
+		rec, err := decodeStored(r.tx, v)
 		if err != nil {
 			return fmt.Errorf("scan %s/%s: %w", partition, kind, err)
 		}
@@ -414,7 +418,7 @@ func (r reader) ScanTerm(partition, kind, term string, fn func(record.Record) er
 		if v == nil {
 			return fmt.Errorf("scan %s/%s/%s: index names missing record %q: %w", partition, kind, term, k[len(prefix):], ErrCorrupt)
 		}
-		rec, err := decodeRecord(v)
+		rec, err := decodeStored(r.tx, v)
 		if err != nil {
 			return fmt.Errorf("scan %s/%s/%s: %w", partition, kind, term, err)
 		}
@@ -456,11 +460,11 @@ func (r reader) changes(partition string, since uint64, limit int) ([]record.Rec
 		if v == nil {
 			return nil, 0, fmt.Errorf("changes %s: seq %d names missing record %q: %w", partition, u64(k), id, ErrCorrupt)
 		}
-		size += len(v)
-		rec, err := decodeRecord(v)
+		rec, err := decodeStored(r.tx, v)
 		if err != nil {
 			return nil, 0, fmt.Errorf("changes %s: %w", partition, err)
 		}
+		size += wholeSize(v, rec)
 		out = append(out, rec)
 	}
 	return out, head, nil
@@ -538,28 +542,32 @@ func validRecord(r record.Record) error {
 }
 
 // previous returns the indexed fields of the record Put replaces (its body
-// only when the term index needs it) and its digest.
-func (w *writer) previous(r record.Record) (record.Record, record.Digest, bool, error) {
+// only when the term index needs it), its digest and, when it is stored as
+// a reference to a blob, the blob's hash (a copy).
+func (w *writer) previous(r record.Record) (prev record.Record, dig record.Digest, ref []byte, had bool, err error) {
 	if r.Partition == w.missPartition && r.ID == w.missID {
-		return record.Record{}, record.Digest{}, false, nil
+		return record.Record{}, record.Digest{}, nil, false, nil
 	}
 	v, err := w.recordValue(r.Partition, r.ID)
 	if v == nil || err != nil {
-		return record.Record{}, record.Digest{}, false, err
+		return record.Record{}, record.Digest{}, nil, false, err
 	}
-	dig, err := record.DigestOfEncoded(v)
+	dig, err = digestOfStored(w.tx, v)
 	if err != nil {
-		return record.Record{}, record.Digest{}, false, fmt.Errorf("get %s/%s: %w", r.Partition, r.ID, err)
+		return record.Record{}, record.Digest{}, nil, false, fmt.Errorf("get %s/%s: %w", r.Partition, r.ID, err)
 	}
-	decode := decodeRecordHead
 	if w.st.idx != nil {
-		decode = decodeRecord
+		prev, err = decodeStored(w.tx, v)
+	} else {
+		prev, err = decodeStoredHead(v)
 	}
-	prev, err := decode(v)
 	if err != nil {
-		return record.Record{}, record.Digest{}, false, fmt.Errorf("get %s/%s: %w", r.Partition, r.ID, err)
+		return record.Record{}, record.Digest{}, nil, false, fmt.Errorf("get %s/%s: %w", r.Partition, r.ID, err)
 	}
-	return prev, dig, true, nil
+	if isBlobRef(v) {
+		ref = bytes.Clone(v[1 : 1+blobHashLen]) // checked by decodeStored(Head)
+	}
+	return prev, dig, ref, true, nil
 }
 
 func (w *writer) Put(r record.Record) error {
@@ -569,7 +577,7 @@ func (w *writer) Put(r record.Record) error {
 	if err := validRecord(r); err != nil {
 		return err
 	}
-	prev, prevDigest, had, err := w.previous(r)
+	prev, prevDigest, prevRef, had, err := w.previous(r)
 	if err != nil {
 		return err
 	}
@@ -620,8 +628,13 @@ func (w *writer) Put(r record.Record) error {
 	for _, t := range addTerms {
 		w.put(p.terms, join3(addKind, t, r.ID), []byte{})
 	}
+	value, err := st.storedValue(r, prevRef) // blobs.go
+	if err != nil {
+		w.storeErr = err
+		return err
+	}
 	id := self[len(r.Partition)+1:]
-	w.put(p.recs, id, record.AppendRecord(nil, r))
+	w.put(p.recs, id, value)
 	w.put(p.seqs, be(r.Seq), id)
 	if !r.Deleted {
 		w.put(p.kinds, join(r.Kind, r.ID), []byte{})
