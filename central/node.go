@@ -95,10 +95,13 @@ type Node struct {
 
 	members *prometheus.GaugeVec
 
-	// startIndex is the last index of the raft log found at start: the
-	// state machine is rebuilt from it, and the node serves stale data
-	// until it has applied that far.
+	// startIndex is the last index of the raft log found at start, or the
+	// applied index of a state file kept (state.go): until its state
+	// machine has applied that far, the node would serve an older state
+	// than it did before it stopped (CaughtUp).
 	startIndex uint64
+	// state tells whether the state file was kept at start (state.go).
+	state StateOpen
 }
 
 // New starts a node: raft on RaftAddr (from the state in DataDir, or
@@ -148,10 +151,6 @@ func New(cfg Config) (*Node, error) {
 
 func (n *Node) start() error {
 	var err error
-	n.fsm, err = openFSM(filepath.Join(n.cfg.DataDir, "state.db"), n.cfg.Exec, termIndex{n.cfg.Indexer, n.cfg.IndexVersion}, n.log)
-	if err != nil {
-		return fmt.Errorf("central: %w", err)
-	}
 	hlog := logbridge.HCLog(n.log, hclog.Warn)
 	n.logs, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(n.cfg.DataDir, "raft.db")})
 	if err != nil {
@@ -169,6 +168,16 @@ func (n *Node) start() error {
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(n.cfg.DataDir, 2, hlog.Named("snapshot"))
 	if err != nil {
 		return fmt.Errorf("central: snapshot store: %w", err)
+	}
+	// The state file is kept when it can be trusted and fits the raft log
+	// (state.go); otherwise rebuilt from the latest snapshot and the log.
+	pos, err := readRaftPosition(n.logs, snaps)
+	if err != nil {
+		return fmt.Errorf("central: %w", err)
+	}
+	n.fsm, n.state, err = openState(filepath.Join(n.cfg.DataDir, "state.db"), n.cfg.Exec, termIndex{n.cfg.Indexer, n.cfg.IndexVersion}, n.log, pos)
+	if err != nil {
+		return fmt.Errorf("central: %w", err)
 	}
 	adv, err := net.ResolveTCPAddr("tcp", n.cfg.RaftAddr)
 	if err != nil {
@@ -189,6 +198,10 @@ func (n *Node) start() error {
 	rc.BatchApplyCh = true
 	rc.SnapshotThreshold = 16384
 	rc.TrailingLogs = 10240
+	// A kept state file is at or after the latest snapshot: raft must not
+	// restore the snapshot over it. Raft still starts applying after the
+	// snapshot's index; ApplyBatch skips what the file already holds.
+	rc.NoSnapshotRestoreOnStart = n.state.Reused
 
 	has, err := raft.HasExistingState(cache, n.logs, snaps)
 	if err != nil {
@@ -205,6 +218,12 @@ func (n *Node) start() error {
 	}
 	if n.startIndex, err = n.logs.LastIndex(); err != nil {
 		return fmt.Errorf("central: read raft log: %w", err)
+	}
+	if n.state.Reused {
+		// A kept file is what the node served when it stopped; the entries
+		// after it in its log it never applied (committed or not, they
+		// wait for the leader like those written while it was down).
+		n.startIndex = min(n.startIndex, n.state.Applied)
 	}
 	n.raft, err = raft.NewRaft(rc, n.fsm, cache, n.logs, snaps, n.trans)
 	if err != nil {
@@ -735,9 +754,13 @@ func (n *Node) CommitIndex() uint64 { return n.raft.CommitIndex() }
 func (n *Node) AppliedIndex() uint64 { return n.fsm.applied.Load() }
 
 // CaughtUp reports whether the state machine has applied the raft log this
-// node held when it started (it is rebuilt at every start; until then it
-// serves an older state).
+// node held when it started, or holds a state file kept from before (until
+// then it serves an older state than it did before it stopped).
 func (n *Node) CaughtUp() bool { return n.fsm.applied.Load() >= n.startIndex }
+
+// StateOpen tells whether this node kept its state file at start or
+// rebuilt it from snapshot and log, and why.
+func (n *Node) StateOpen() StateOpen { return n.state }
 
 // Members lists the central nodes known to serf or to raft.
 func (n *Node) Members() []Member {
@@ -877,6 +900,14 @@ func (n *Node) register(reg prometheus.Registerer) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "atrium_raft_applied_index", Help: "Last raft index applied by this node's state machine.",
 		}, func() float64 { return float64(n.fsm.applied.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "atrium_central_state_reused", Help: "1 if this node kept its state file at start, 0 if it rebuilt it from snapshot and log.",
+		}, func() float64 {
+			if n.state.Reused {
+				return 1
+			}
+			return 0
+		}),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "atrium_central_tombstones_purged_total", Help: "Tombstones past the horizon this node's state machine removed since it started.",
 		}, func() float64 { return float64(n.fsm.purged.Load()) }),

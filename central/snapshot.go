@@ -18,6 +18,13 @@ import (
 // beside the live file, checks it opens, and swaps it in. The copy holds
 // the term index; opening it rebuilds the index when another layout or
 // Indexer made it (a snapshot taken by an older version).
+//
+// The copy also holds the applied index and its term (meta "applied",
+// "appliedTerm") of the node that took it, which may be past the
+// snapshot's raft index (a snapshot taken while a kept state file was
+// being caught up to: state.go); ApplyBatch skips the entries up to it.
+// A restore happens within the node's current boot: state.boot need not
+// change, and a node killed right after one keeps the restored file.
 
 type fsmSnapshot struct{ path string }
 
@@ -67,7 +74,12 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		applied = u64(tx.Bucket(bucketMeta).Get(keyApplied))
 		return nil
 	})
-	check.Close()
+	// With its freelist written, the file opens again without a walk of
+	// every page.
+	if err := closeBolt(check, false); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("restore snapshot: %w", err)
+	}
 
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -78,6 +90,13 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("restore snapshot: %w", err)
 	}
 	db, err := openBolt(f.path, f.index)
+	if err == nil && f.fileID != "" {
+		// The copy carries the id of the file it was taken from: it is
+		// this node's state file now (state.go).
+		if err = db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyFileID, []byte(f.fileID)) }); err != nil {
+			db.Close()
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("restore snapshot: %w", err)
 	}

@@ -21,6 +21,8 @@ import (
 //	                                      index is rebuilt at open when it differs
 //	                         "digest"  -> format of the partitions' digests (digestFormat);
 //	                                      they are rebuilt at open when it differs
+//	                         "appliedTerm", "apply", "file" -> what a restart checks
+//	                                      before it keeps the file (state.go)
 //	parts/<partition>/       "last"    -> last sequence number of the partition
 //	                         "digest"  -> record.Digest of its live records (digest.go)
 //	                         "floor"   -> highest sequence number whose change may be
