@@ -8,7 +8,10 @@
 // transaction, so a write the portal acknowledged is never lost nor sent
 // twice. Concurrent Submits share transactions and fsyncs (group commit).
 // Records arriving from central are stored exactly as received, together
-// with the partition's checkpoint, in one transaction.
+// with the partition's checkpoint, in one transaction; a stub (a chunk this
+// edge uploaded, sent back without its bytes) gets its body from the
+// store's own copy in that transaction, or the page is refused whole
+// (ApplyStubbed).
 //
 // A local command also leaves an undo entry in its transaction (undo.go):
 // what each record of the lycée's partition held before it. Central's

@@ -1,11 +1,13 @@
 package edge
 
 import (
+	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
 
 	"atrium/record"
+	"atrium/replication"
 )
 
 // The methods in this file make the Store the replication client's Sink.
@@ -48,22 +50,59 @@ func (s *Store) holds(partition string) bool {
 // partition, or of a partition this edge does not hold, are refused and
 // nothing is written.
 func (s *Store) ApplyChanges(partition string, recs []record.Record, checkpoint uint64) error {
+	_, err := s.applyChanges(partition, recs, nil, checkpoint)
+	return err
+}
+
+var _ replication.StubSink = (*Store)(nil)
+
+// ApplyStubbed is ApplyChanges for a page in which stubs[i] marks recs[i]
+// as a stub: a record of the lycée's partition that central sent without
+// its body because this edge wrote it (a chunk of a file uploaded here:
+// content-addressed, so its body follows from its id). The body is taken
+// from the store's own live record of the same id and kind, in the same
+// transaction, which makes the stored record central's byte for byte. If
+// some stub has no such record here (a store restored from a backup,
+// reinstalled), nothing is written and ApplyStubbed returns how many
+// lacked one: the client pulls the page again, whole.
+func (s *Store) ApplyStubbed(partition string, recs []record.Record, stubs []bool, checkpoint uint64) (missing int, err error) {
+	return s.applyChanges(partition, recs, stubs, checkpoint)
+}
+
+// errStubsMissing rolls back a page whose stubs the store cannot complete.
+var errStubsMissing = errors.New("stubs without a local record")
+
+func (s *Store) applyChanges(partition string, recs []record.Record, stubs []bool, checkpoint uint64) (missing int, err error) {
 	if !s.holds(partition) {
-		return fmt.Errorf("edge: apply changes: %w: %q", ErrForeignPartition, partition)
+		return 0, fmt.Errorf("edge: apply changes: %w: %q", ErrForeignPartition, partition)
 	}
-	for _, r := range recs {
+	isStub := func(i int) bool { return i < len(stubs) && stubs[i] }
+	for i, r := range recs {
 		if r.Partition != partition {
-			return fmt.Errorf("edge: apply changes of %s: %w: record %s is in %q", partition, ErrForeignPartition, r.ID, r.Partition)
+			return 0, fmt.Errorf("edge: apply changes of %s: %w: record %s is in %q", partition, ErrForeignPartition, r.ID, r.Partition)
+		}
+		if isStub(i) && (partition != s.uai || r.Deleted) {
+			return 0, fmt.Errorf("edge: apply changes of %s: %w: stub %s outside the lycée's live records", partition, ErrForeignPartition, r.ID)
 		}
 		if err := checkRecord(r); err != nil {
-			return fmt.Errorf("edge: apply changes of %s: %w", partition, err)
+			return 0, fmt.Errorf("edge: apply changes of %s: %w", partition, err)
 		}
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx *bolt.Tx) error {
 		rd := newReader(tx, s.idx, s.sealer)
+		bodies, n, err := stubBodies(rd, recs, stubs)
+		if err != nil {
+			return err
+		}
+		if missing = n; missing > 0 {
+			return errStubsMissing
+		}
 		undo := newUndoTx(tx, s.sealer) // undo.go: central's versions settle local commands
 		pending := partition == s.uai && !undo.empty()
-		for _, r := range recs {
+		for i, r := range recs {
+			if isStub(i) {
+				r.Body = bodies[i]
+			}
 			old, hadOld, err := rd.getIndexed(r.Partition, r.ID)
 			if err != nil {
 				return err
@@ -90,10 +129,39 @@ func (s *Store) ApplyChanges(partition string, recs []record.Record, checkpoint 
 		}
 		return tx.Bucket(bucketCheckpoints).Put([]byte(partition), u64(checkpoint))
 	})
-	if err != nil {
-		return fmt.Errorf("edge: apply changes of %s: %w", partition, err)
+	if errors.Is(err, errStubsMissing) {
+		return missing, nil
 	}
-	return nil
+	if err != nil {
+		return 0, fmt.Errorf("edge: apply changes of %s: %w", partition, err)
+	}
+	return 0, nil
+}
+
+// stubBodies reads, before anything of the page is written, the body of
+// the store's live record of the same partition, id and kind for each
+// stub of recs (bodies[i] for recs[i]), and counts the stubs that have
+// none.
+func stubBodies(rd *reader, recs []record.Record, stubs []bool) (bodies [][]byte, missing int, err error) {
+	for i, stub := range stubs {
+		if !stub || i >= len(recs) {
+			continue
+		}
+		if bodies == nil {
+			bodies = make([][]byte, len(recs))
+		}
+		r := recs[i]
+		old, ok, err := rd.Get(r.Partition, r.ID)
+		if err != nil {
+			return nil, 0, fmt.Errorf("stub %s: %w", r.ID, err)
+		}
+		if !ok || old.Deleted || old.Kind != r.Kind {
+			missing++
+			continue
+		}
+		bodies[i] = old.Body
+	}
+	return bodies, missing, nil
 }
 
 // Outbox returns up to limit commands not yet acknowledged by central whose

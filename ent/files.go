@@ -25,13 +25,20 @@ import (
 // once, and the record that uses the file names its chunks in a FileRef.
 // Chunks travel like every other record: an edge's uploads wait in its
 // outbox during an outage and reach central after it, central's reach the
-// edge on the changes feed, both resuming where they stopped.
+// edge on the changes feed, both resuming where they stopped. An edge's
+// own chunks do not come back to it whole: central sends them as stubs
+// (node/central.go's ownChunk, replication's ServerConfig.Stub) and the
+// edge takes the body from its own copy of the chunk (same id, same
+// bytes). chunkBody's encoding must therefore stay deterministic and the
+// same at both ends: the partitions' digests compare them.
 //
 // FilesIncomplete tells an edge's status how many files still miss chunks.
+// Central stores a chunk's bytes once however many lycées store it
+// (central/blobs.go); it relies on the body being exactly
+// json.Marshal(chunkBody{Data}) and stores any other form whole.
 // What this does not do yet (issue "Replication for the real world…"):
-// deduplicate chunks across lycées at central, carry a chunk's bytes
-// without base64, prefetch on a stream of its own, and collect the chunks
-// no record uses (docs/files.md).
+// carry a chunk's bytes without base64, prefetch on a stream of its own,
+// and collect the chunks no record uses (docs/files.md).
 
 // ChunkSize is the largest chunk of a file.
 const ChunkSize = 256 << 10

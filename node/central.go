@@ -265,6 +265,8 @@ func (c *Central) serveWhenReady(ctx context.Context, reg prometheus.Registerer)
 		// An edge records failed logins (no acting user) in its audit trail.
 		// It flushes its usage statistics the same way.
 		Anonymous: func(op string) bool { return op == ent.OpAuditRecord || op == ent.OpUsageRecord },
+		// An edge's own uploads are not sent back to it whole.
+		Stub: ownChunk,
 	})
 	if err != nil {
 		return fmt.Errorf("start replication server: %w", err)
@@ -421,6 +423,16 @@ func (c *Central) status() health.Status {
 
 // Close stops the node: HTTP first, then replication and raft.
 func (c *Central) Close() error { return c.proc.close() }
+
+// ownChunk is central's replication.ServerConfig.Stub: a live chunk of a
+// file in lycée uai's partition that its edge wrote (an edge's command
+// counted in its version) goes back to that edge as a stub. A chunk's id
+// is derived from the SHA-256 of its bytes and its body from the bytes
+// (ent/files.go), so an edge holding a live chunk of that id holds that
+// body; one that does not (restored from a backup) pulls the page whole.
+func ownChunk(uai string, r record.Record) bool {
+	return r.Partition == uai && r.Kind == ent.KindFileChunk && !r.Deleted && r.Version.Edge > 0
+}
 
 func starting(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Retry-After", "1")

@@ -40,6 +40,21 @@ type Sink interface {
 // client then reports it to central for the operators' dashboard.
 type outboxLener interface{ OutboxLen() int }
 
+// StubSink is implemented by a Sink that can complete stub records from
+// its own (the edge's store); the client then takes stubs in the feed of
+// the edge's own partition from a central that sends them (Pull.Stubs):
+// the edge's uploads are not sent back to it.
+type StubSink interface {
+	// ApplyStubbed is ApplyChanges for a page where stubs[i] marks
+	// recs[i] as a stub, without its body: the sink takes the body from
+	// its own live record of the same partition, id and kind, in the same
+	// transaction, so that it stores central's record byte for byte. When
+	// it holds no such record for some stubs, it applies nothing (not
+	// even the checkpoint) and returns how many it lacked; the client
+	// then pulls the page again, whole.
+	ApplyStubbed(partition string, recs []record.Record, stubs []bool, checkpoint uint64) (missing int, err error)
+}
+
 // Client tuning.
 const (
 	pullLimit   = 5000
@@ -68,6 +83,9 @@ type ClientConfig struct {
 	// WAN caps the edge's QUIC traffic and counts its bytes (shaper.go);
 	// nil = no cap, not counted.
 	WAN *WAN
+
+	// alpn replaces the protocols offered (tests play an older edge).
+	alpn []string
 }
 
 // ClientStatus is the state of an edge's sync link.
@@ -89,10 +107,12 @@ type Client struct {
 	cfg ClientConfig
 	log *slog.Logger
 
-	connected prometheus.Gauge
-	applied   prometheus.Counter
-	dm        digestMetrics   // digest.go
-	sm        snapshotMetrics // snapshot.go
+	connected  prometheus.Gauge
+	applied    prometheus.Counter
+	stubs      prometheus.Counter // stubs completed from the sink's own records
+	stubMisses prometheus.Counter // pages pulled again whole: the sink lacked a stub's record
+	dm         digestMetrics      // digest.go
+	sm         snapshotMetrics    // snapshot.go
 
 	mu        sync.Mutex
 	status    ClientStatus
@@ -131,6 +151,12 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		applied: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "atrium_edge_records_applied_total", Help: "Records received from central and applied locally.",
 		}),
+		stubs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "atrium_edge_stubs_applied_total", Help: "Records central sent as stubs (the edge's own uploads) and the edge completed from its own copy.",
+		}),
+		stubMisses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "atrium_edge_stub_misses_total", Help: "Pages of the feed pulled again whole because the edge lacked the record of a stub (restored from a backup, reinstalled).",
+		}),
 		status:    ClientStatus{Checkpoints: map[string]uint64{}},
 		dm:        newDigestMetrics(),
 		sm:        newSnapshotMetrics(),
@@ -140,7 +166,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		c.log = slog.Default()
 	}
 	if cfg.Registerer != nil {
-		ms := append([]prometheus.Collector{c.connected, c.applied}, c.dm.collectors()...)
+		ms := append([]prometheus.Collector{c.connected, c.applied, c.stubs, c.stubMisses}, c.dm.collectors()...)
 		for _, m := range append(ms, c.sm.collectors()...) {
 			if err := cfg.Registerer.Register(m); err != nil {
 				return nil, fmt.Errorf("replication client: register metrics: %w", err)
@@ -270,7 +296,7 @@ func (c *Client) connectOnce(ctx context.Context, first int) (int, bool, error) 
 func (c *Client) open(ctx context.Context, addr string) (*conn, uint64, error) {
 	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
-	cn, err := dialWAN(dctx, addr, c.cfg.TLS, c.cfg.WAN)
+	cn, err := dialWAN(dctx, addr, c.cfg.TLS, c.cfg.WAN, c.cfg.alpn)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -288,7 +314,7 @@ func (c *Client) open(ctx context.Context, addr string) (*conn, uint64, error) {
 		cn.close("unexpected answer")
 		return nil, 0, fmt.Errorf("hello %s: %w: %T", addr, ErrUnexpected, resp)
 	}
-	c.log.Info("sync link up", "server", addr, "node", ok.Node, "highWater", ok.HighWater)
+	c.log.Info("sync link up", "server", addr, "node", ok.Node, "highWater", ok.HighWater, "protocol", cn.protocol())
 	return cn, ok.HighWater, nil
 }
 
@@ -344,18 +370,21 @@ func (c *Client) pullLoop(ctx context.Context, cn *conn, partition string) error
 		}
 	}
 	type pulled struct {
-		resp Message
-		err  error
+		resp  Message
+		err   error
+		stubs bool // the Pull took stubs
 	}
-	fetch := func(from uint64) chan pulled {
+	stubSink, takesStubs := c.takesStubs(cn, partition)
+	fetch := func(from uint64, stubs bool) chan pulled {
 		ch := make(chan pulled, 1) // the goroutine never blocks, even if the loop has returned
 		go func() {
-			resp, err := call(ctx, cn, &Pull{Partition: partition, Since: from, Limit: uint64(c.pullLimit()), WaitMillis: uint64(pullWait / time.Millisecond), WantDigest: c.wantDigest(partition)}, pullWait+callTimeout)
-			ch <- pulled{resp, err}
+			resp, err := call(ctx, cn, &Pull{Partition: partition, Since: from, Limit: uint64(c.pullLimit()), WaitMillis: uint64(pullWait / time.Millisecond),
+				WantDigest: c.wantDigest(partition), Stubs: stubs}, pullWait+callTimeout)
+			ch <- pulled{resp, err, stubs}
 		}()
 		return ch
 	}
-	next := fetch(since)
+	next := fetch(since, takesStubs)
 	for {
 		var p pulled
 		select {
@@ -369,7 +398,7 @@ func (c *Client) pullLoop(ctx context.Context, cn *conn, partition string) error
 			if since, err = c.snapshot(ctx, cn, partition, p.err); err != nil {
 				return err
 			}
-			next = fetch(since)
+			next = fetch(since, takesStubs)
 			continue
 		}
 		if p.err != nil {
@@ -382,13 +411,35 @@ func (c *Client) pullLoop(ctx context.Context, cn *conn, partition string) error
 		if err := checkChanges(ch, partition, since); err != nil {
 			return err
 		}
+		if ch.Stubs != nil && !p.stubs {
+			return fmt.Errorf("pull %s: %w: stubs in the answer to a pull that takes none", partition, ErrUnexpected)
+		}
 		// While catching up, ask for the next page before applying this
 		// one, so that central's read and the transfer overlap the fsync.
 		next = nil
 		if ch.More {
-			next = fetch(ch.Last)
+			next = fetch(ch.Last, takesStubs)
 		}
-		if ch.Last > since || len(ch.Records) > 0 {
+		if ch.Stubs != nil {
+			missing, err := stubSink.ApplyStubbed(partition, ch.Records, ch.Stubs, ch.Last)
+			if err != nil {
+				return fmt.Errorf("apply changes of %s: %w", partition, err)
+			}
+			if missing > 0 {
+				// Not all of this edge's records are here (a store
+				// restored from a backup, reinstalled): nothing was
+				// applied; the same page again, whole. The next page,
+				// if asked for, would follow a page not applied.
+				c.stubMisses.Inc()
+				c.log.Info("pulling a page again whole: the edge lacks records central sent as stubs",
+					"partition", partition, "since", since, "missing", missing, "records", len(ch.Records))
+				next = fetch(since, false)
+				continue
+			}
+			since = ch.Last
+			c.applied.Add(float64(len(ch.Records)))
+			c.stubs.Add(float64(countTrue(ch.Stubs)))
+		} else if ch.Last > since || len(ch.Records) > 0 {
 			if err := c.cfg.Sink.ApplyChanges(partition, ch.Records, ch.Last); err != nil {
 				return fmt.Errorf("apply changes of %s: %w", partition, err)
 			}
@@ -404,9 +455,31 @@ func (c *Client) pullLoop(ctx context.Context, cn *conn, partition string) error
 		}
 		c.setCheckpoint(partition, since)
 		if next == nil {
-			next = fetch(since)
+			next = fetch(since, takesStubs)
 		}
 	}
+}
+
+// takesStubs reports whether the pulls of partition on cn take stub
+// records: only the edge's own partition (the region's records are never
+// the edge's), with a sink that completes them, from a central that
+// speaks alpnStubs (an older one would refuse Pull.Stubs as malformed).
+func (c *Client) takesStubs(cn *conn, partition string) (StubSink, bool) {
+	ss, ok := c.cfg.Sink.(StubSink)
+	if !ok || partition != c.cfg.UAI || cn.protocol() != alpnStubs {
+		return nil, false
+	}
+	return ss, true
+}
+
+func countTrue(bs []bool) int {
+	n := 0
+	for _, b := range bs {
+		if b {
+			n++
+		}
+	}
+	return n
 }
 
 // checkChanges refuses an answer that would make the edge hold another

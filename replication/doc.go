@@ -15,7 +15,11 @@
 //
 // Central sends the digest of an edge's own partition with a caught-up
 // answer; the client compares it and repairs a mismatch (digest.go, the
-// "Proof of convergence" section of DESIGN.md).
+// "Proof of convergence" section of DESIGN.md). It sends the records an
+// edge wrote itself and holds (ServerConfig.Stub: the chunks of its
+// uploads) as stubs without their body, which the client's StubSink
+// completes from its own copies; an edge lacking one pulls the page again
+// whole (the "Stubs" section of DESIGN.md).
 //
 // The wire format (wire.go) is versioned and framed; its encoding is pinned
 // by golden files in testdata/. quic-go is imported by transport.go only;

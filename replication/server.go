@@ -62,7 +62,7 @@ const (
 )
 
 // ServerConfig configures a Server. Every field is required except Node,
-// Logger, Registerer and Anonymous.
+// Logger, Registerer, Anonymous, Revoked, Admission and Stub.
 type ServerConfig struct {
 	Addr       string                                  // UDP host:port to listen on; port 0 picks one
 	Node       string                                  // this node's name, told to edges ("" = the listen address)
@@ -86,6 +86,19 @@ type ServerConfig struct {
 	// Admission bounds the edges catching up at once (admission.go); the
 	// zero value is the defaults, Slots < 0 turns it off.
 	Admission Admission
+	// Stub reports whether record r of edge uai's own partition may be
+	// sent to that edge as a stub, without its body, because the edge
+	// holds it already; nil = none may. It is the ENT's decision: it
+	// answers true only for records whose body is a function of their
+	// partition, id and kind (content-addressed: the chunks of files) and
+	// that the edge itself wrote. The server asks only about live records
+	// of the edge's own partition, for a Pull that takes stubs (Pull.Stubs,
+	// never a snapshot's or a repair's). An edge that does not hold one
+	// pulls the page again without Stubs and gets it whole.
+	Stub func(uai string, r record.Record) bool
+
+	// alpn replaces the protocols offered (tests play an older central).
+	alpn []string
 }
 
 // EdgeStatus is what central knows of one edge's sync link.
@@ -132,6 +145,8 @@ type serverMetrics struct {
 	lag       *prometheus.GaugeVec
 	outbox    *prometheus.GaugeVec
 	sent      *prometheus.CounterVec
+	stubs     *prometheus.CounterVec
+	stubBytes *prometheus.CounterVec
 	applied   *prometheus.CounterVec
 	refused   *prometheus.CounterVec
 }
@@ -162,14 +177,14 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s.m = newServerMetrics()
 	s.adm = newAdmission(cfg.Admission)
 	if cfg.Registerer != nil {
-		cs := []prometheus.Collector{s.m.connected, s.m.lag, s.m.outbox, s.m.sent, s.m.applied, s.m.refused}
+		cs := []prometheus.Collector{s.m.connected, s.m.lag, s.m.outbox, s.m.sent, s.m.stubs, s.m.stubBytes, s.m.applied, s.m.refused}
 		for _, c := range append(cs, s.adm.collectors()...) {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("replication server: register metrics: %w", err)
 			}
 		}
 	}
-	ln, err := listen(cfg.Addr, cfg.TLS)
+	ln, err := listenALPN(cfg.Addr, cfg.TLS, cfg.alpn)
 	if err != nil {
 		return nil, fmt.Errorf("replication server: %w", err)
 	}
@@ -511,10 +526,13 @@ func (s *Server) pull(ctx context.Context, st *stream, sess session, p *Pull) Me
 
 // changes builds the answer to a Pull from what the Source returned:
 // records the edge may not hold are left out (the checkpoint still moves
-// past them), and a frame that grows too large is cut, with More set.
+// past them), those it holds already go as stubs when the Pull takes them
+// (ServerConfig.Stub), and a frame that grows too large is cut, with More
+// set.
 func (s *Server) changes(uai string, p *Pull, recs []record.Record, last uint64, more bool) *Changes {
 	c := &Changes{Partition: p.Partition, Last: last, More: more}
-	size := 0
+	stubs := p.Stubs && p.Partition == uai && s.cfg.Stub != nil
+	size, stubbed, saved := 0, 0, 0
 	for i := range recs {
 		r := &recs[i]
 		if !s.cfg.Visible(uai, *r) {
@@ -525,13 +543,29 @@ func (s *Server) changes(uai string, p *Pull, recs []record.Record, last uint64,
 			c.More = true
 			break
 		}
-		size += len(r.ID) + len(r.Kind) + len(r.Key) + len(r.Body) + 32
-		c.Records = append(c.Records, *r)
+		rec := *r
+		if stubs && !rec.Deleted && s.cfg.Stub(uai, rec) {
+			if c.Stubs == nil {
+				c.Stubs = make([]bool, len(c.Records), len(recs))
+			}
+			c.Stubs = append(c.Stubs, true)
+			stubbed++
+			saved += len(rec.Body)
+			rec.Body = nil
+		} else if c.Stubs != nil {
+			c.Stubs = append(c.Stubs, false)
+		}
+		size += len(rec.ID) + len(rec.Kind) + len(rec.Key) + len(rec.Body) + 32
+		c.Records = append(c.Records, rec)
 	}
 	if c.Last < p.Since {
 		c.Last = p.Since // a Source never moves a checkpoint backwards
 	}
 	s.m.sent.WithLabelValues(uai).Add(float64(len(c.Records)))
+	if stubbed > 0 {
+		s.m.stubs.WithLabelValues(uai).Add(float64(stubbed))
+		s.m.stubBytes.WithLabelValues(uai).Add(float64(saved))
+	}
 	s.mu.Lock()
 	if c.Last > s.heads[p.Partition] {
 		s.heads[p.Partition] = c.Last
@@ -605,6 +639,8 @@ func newServerMetrics() serverMetrics {
 		lag:       prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "atrium_replication_lag_records", Help: "Records of its partitions the edge has not pulled yet."}, []string{"uai"}),
 		outbox:    prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "atrium_replication_edge_outbox", Help: "Commands waiting in the edge's outbox, as reported by the edge."}, []string{"uai"}),
 		sent:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "atrium_replication_records_sent_total", Help: "Records sent to edges."}, []string{"uai"}),
+		stubs:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "atrium_replication_stubs_sent_total", Help: "Records sent to edges as stubs, without the body the edge holds already (counted in records_sent_total too)."}, []string{"uai"}),
+		stubBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "atrium_replication_stub_body_bytes_total", Help: "Body bytes not sent to edges because they went as stubs."}, []string{"uai"}),
 		applied:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "atrium_replication_commands_applied_total", Help: "Outbox commands from edges handed to the state machine (a retransmitted command is counted again but applied once)."}, []string{"uai"}),
 		refused:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "atrium_replication_refused_total", Help: "Requests refused, by error code."}, []string{"code"}),
 	}

@@ -42,10 +42,20 @@ func quicConfig() *quic.Config {
 	}
 }
 
-// withALPN returns a copy of c speaking the sync protocol over TLS 1.3.
-func withALPN(c *tls.Config) *tls.Config {
+// protocols are the application protocols this release speaks, preferred
+// first: version 1 with stub records, then version 1 as first published
+// (wire.go, alpnStubs).
+var protocols = []string{alpnStubs, ALPN}
+
+// withALPN returns a copy of c speaking the sync protocol over TLS 1.3,
+// offering protos (nil: protocols; tests play an earlier release with
+// ALPN alone).
+func withALPN(c *tls.Config, protos []string) *tls.Config {
+	if protos == nil {
+		protos = protocols
+	}
 	c = c.Clone()
-	c.NextProtos = []string{ALPN}
+	c.NextProtos = protos
 	c.MinVersion = tls.VersionTLS13
 	return c
 }
@@ -56,7 +66,12 @@ type listener struct {
 }
 
 func listen(addr string, tlsConf *tls.Config) (*listener, error) {
-	ln, err := quic.ListenAddr(addr, withALPN(tlsConf), quicConfig())
+	return listenALPN(addr, tlsConf, nil)
+}
+
+// listenALPN is listen offering protos (nil: protocols).
+func listenALPN(addr string, tlsConf *tls.Config, protos []string) (*listener, error) {
+	ln, err := quic.ListenAddr(addr, withALPN(tlsConf, protos), quicConfig())
 	if err != nil {
 		return nil, fmt.Errorf("listen quic on %s: %w", addr, err)
 	}
@@ -82,15 +97,16 @@ type conn struct {
 }
 
 func dial(ctx context.Context, addr string, tlsConf *tls.Config) (*conn, error) {
-	return dialWAN(ctx, addr, tlsConf, nil)
+	return dialWAN(ctx, addr, tlsConf, nil, nil)
 }
 
-// dialWAN dials addr from a UDP socket of its own, shaped to wan's cap and
-// counted in wan (nil: neither). The socket is closed with the connection.
-func dialWAN(ctx context.Context, addr string, tlsConf *tls.Config, wan *WAN) (*conn, error) {
+// dialWAN dials addr offering protos (nil: protocols) from a UDP socket of
+// its own, shaped to wan's cap and counted in wan (nil: neither). The
+// socket is closed with the connection.
+func dialWAN(ctx context.Context, addr string, tlsConf *tls.Config, wan *WAN, protos []string) (*conn, error) {
 	if wan == nil || wan.cap <= 0 {
 		// quic-go's own socket keeps its batching (GSO) and ECN.
-		qc, err := quic.DialAddr(ctx, addr, withALPN(tlsConf), quicConfig())
+		qc, err := quic.DialAddr(ctx, addr, withALPN(tlsConf, protos), quicConfig())
 		if err != nil {
 			return nil, fmt.Errorf("dial quic %s: %w", addr, flatten(err))
 		}
@@ -105,7 +121,7 @@ func dialWAN(ctx context.Context, addr string, tlsConf *tls.Config, wan *WAN) (*
 		return nil, fmt.Errorf("dial quic %s: %w", addr, err)
 	}
 	tr := &quic.Transport{Conn: wan.shape(udp)}
-	tc := withALPN(tlsConf)
+	tc := withALPN(tlsConf, protos)
 	if tc.ServerName == "" {
 		// As quic.DialAddr does: the name central's certificate is checked
 		// against is the host dialled.
@@ -148,6 +164,9 @@ func (c *conn) peerCertificates() []*x509.Certificate {
 }
 
 func (c *conn) remoteAddr() net.Addr { return c.qc.RemoteAddr() }
+
+// protocol is the application protocol both ends agreed on (ALPN).
+func (c *conn) protocol() string { return c.qc.ConnectionState().TLS.NegotiatedProtocol }
 
 // done is closed when the connection ends, for any reason.
 func (c *conn) done() <-chan struct{} { return c.qc.Context().Done() }

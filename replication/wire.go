@@ -21,6 +21,14 @@ const ProtocolVersion = 1
 // ALPN is the TLS application protocol of the sync link.
 const ALPN = "atrium-sync/1"
 
+// alpnStubs is version 1 with stub records (Pull.Stubs, Changes.Stubs):
+// both ends offer it before ALPN, and a peer of an earlier release knows
+// only ALPN, so the TLS handshake tells a client whether central
+// understands Pull.Stubs (the strict decoder of an older central refuses
+// an unknown Pull flag) before it ever sends one. A server sends stubs
+// only to a Pull that asked for them, so an older client never gets one.
+const alpnStubs = "atrium-sync/1.1"
+
 // Limits enforced by the decoder. A frame beyond them is ErrMalformed.
 const (
 	MaxFrameSize = 16 << 20 // payload bytes of one frame
@@ -77,9 +85,14 @@ type HelloOK struct {
 // that reaches its head (digest.go). Snapshot marks a page of a snapshot
 // (snapshot.go) begun when the partition's floor was SnapshotFloor: the
 // server serves it as long as the floor has not moved past both
-// SnapshotFloor and Since. Both ride in an optional trailing flags byte
-// (1 WantDigest, 2 Snapshot, then SnapshotFloor as a uvarint), absent when
-// neither is set, so a Pull without them is encoded as before.
+// SnapshotFloor and Since. Stubs says the edge takes stub records in the
+// answer (Changes.Stubs): records it wrote itself and holds, sent without
+// their body; a Pull without it gets every record whole, which is how an
+// edge that lacks one of them pulls the page again. They ride in an
+// optional trailing flags byte (1 WantDigest, 2 Snapshot, then
+// SnapshotFloor as a uvarint, 4 Stubs), absent when none is set, so a Pull
+// without them is encoded as before. A client sets Stubs only on a
+// connection whose ALPN is alpnStubs.
 type Pull struct {
 	Partition     string
 	Since         uint64
@@ -88,13 +101,15 @@ type Pull struct {
 	WantDigest    bool
 	Snapshot      bool
 	SnapshotFloor uint64
+	Stubs         bool
 }
 
 // Flags of Pull's optional trailing byte.
 const (
 	pullWantDigest = 1 << 0
 	pullSnapshot   = 1 << 1
-	pullFlagsAll   = pullWantDigest | pullSnapshot
+	pullStubs      = 1 << 2
+	pullFlagsAll   = pullWantDigest | pullSnapshot | pullStubs
 )
 
 // Changes answers a Pull. Last is the checkpoint to store with the records:
@@ -105,13 +120,23 @@ const (
 // at sequence Last (its head then): sent only to a Pull that asked for it,
 // as an optional trailing field, so an answer without it is encoded as
 // before.
+//
+// Stubs, when not nil, has one entry per record: Stubs[i] says Records[i]
+// is a stub, sent with its metadata and no body (its Body is nil) because
+// the edge holds it already (ServerConfig.Stub); the edge takes the body
+// from its own live record of the same partition, id and kind. Only a Pull
+// with Stubs gets stubs; a record flag bit (recStub) marks them.
 type Changes struct {
 	Partition string
 	Records   []record.Record
 	Last      uint64
 	More      bool
 	Digest    []byte // record.DigestSize bytes, or nil
+	Stubs     []bool // nil when no record is a stub
 }
+
+// stub reports whether the i-th record is a stub.
+func (c *Changes) stub(i int) bool { return i < len(c.Stubs) && c.Stubs[i] }
 
 // Push sends a batch of the edge's outbox, oldest first. Outbox is the
 // edge's outbox depth when it sent the batch (batch included), for the
@@ -260,6 +285,7 @@ func decodePayload(t byte, p []byte) (Message, error) {
 				d.Fail("bad pull flags %d", b)
 			}
 			p.WantDigest = b&pullWantDigest != 0
+			p.Stubs = b&pullStubs != 0
 			if b&pullSnapshot != 0 {
 				p.Snapshot = true
 				p.SnapshotFloor = d.Uvarint()
@@ -273,7 +299,14 @@ func decodePayload(t byte, p []byte) (Message, error) {
 			c.Records = make([]record.Record, 0, n)
 		}
 		for i := 0; i < n && d.Err() == nil; i++ {
-			c.Records = append(c.Records, decodeRecord(&d, c.Partition))
+			r, stub := decodeRecord(&d, c.Partition)
+			if stub {
+				if c.Stubs == nil {
+					c.Stubs = make([]bool, n)
+				}
+				c.Stubs[i] = true
+			}
+			c.Records = append(c.Records, r)
 		}
 		if d.Err() == nil && d.Len() > 0 {
 			// The optional Digest: present only when not nil.
@@ -307,14 +340,16 @@ func decodePayload(t byte, p []byte) (Message, error) {
 }
 
 // Record encoding: flags byte, [partition if it differs from the frame's],
-// id, kind, key, version (3 uvarints), seq, body. Flag bits:
+// id, kind, key, version (3 uvarints), seq, body (absent in a stub). Flag
+// bits:
 const (
 	recDeleted   = 1 << 0
 	recPartition = 1 << 1 // the record's partition follows (differs from Changes.Partition)
-	recFlagsAll  = recDeleted | recPartition
+	recStub      = 1 << 2 // no body follows: the edge holds it (never with recDeleted)
+	recFlagsAll  = recDeleted | recPartition | recStub
 
-	recordMinSize  = 1 + 3 + 3 + 1 + 1 // flags, 3 empty strings, version, seq, empty body
-	commandMinSize = 5 + 2 + 3 + 1     // 5 strings/blobs, epoch, seq, base, time
+	recordMinSize  = 1 + 3 + 3 + 1 // flags, 3 empty strings, version, seq (a stub: no body)
+	commandMinSize = 5 + 2 + 3 + 1 // 5 strings/blobs, epoch, seq, base, time
 )
 
 // Size hints: identifiers and fixed fields fit in fixedHint bytes per
@@ -331,7 +366,10 @@ func (m *Changes) sizeHint() int {
 	n := fixedHint
 	for i := range m.Records {
 		r := &m.Records[i]
-		n += fixedHint + len(r.ID) + len(r.Kind) + len(r.Key) + len(r.Body)
+		n += fixedHint + len(r.ID) + len(r.Kind) + len(r.Key)
+		if !m.stub(i) {
+			n += len(r.Body)
+		}
 	}
 	return n
 }
@@ -369,6 +407,9 @@ func (m *Pull) appendPayload(b []byte) []byte {
 	if m.Snapshot {
 		flags |= pullSnapshot
 	}
+	if m.Stubs {
+		flags |= pullStubs
+	}
 	if flags != 0 {
 		b = append(b, flags)
 	}
@@ -384,7 +425,7 @@ func (m *Changes) appendPayload(b []byte) []byte {
 	b = binenc.AppendBool(b, m.More)
 	b = binary.AppendUvarint(b, uint64(len(m.Records)))
 	for i := range m.Records {
-		b = appendRecord(b, m.Partition, &m.Records[i])
+		b = appendRecord(b, m.Partition, &m.Records[i], m.stub(i))
 	}
 	if m.Digest != nil {
 		b = binenc.AppendBytes(b, m.Digest)
@@ -409,10 +450,14 @@ func (m *Error) appendPayload(b []byte) []byte {
 	return binenc.AppendString(b, m.Message)
 }
 
-func appendRecord(b []byte, partition string, r *record.Record) []byte {
+// appendRecord appends r, without its body when stub (a tombstone is never
+// a stub: it has no body to spare and the edge may not hold the record).
+func appendRecord(b []byte, partition string, r *record.Record, stub bool) []byte {
 	var flags byte
 	if r.Deleted {
 		flags |= recDeleted
+	} else if stub {
+		flags |= recStub
 	}
 	if r.Partition != partition {
 		flags |= recPartition
@@ -428,6 +473,9 @@ func appendRecord(b []byte, partition string, r *record.Record) []byte {
 	b = binary.AppendUvarint(b, r.Version.Edge)
 	b = binary.AppendUvarint(b, r.Version.HLC)
 	b = binary.AppendUvarint(b, r.Seq)
+	if flags&recStub != 0 {
+		return b
+	}
 	return binenc.AppendBytes(b, r.Body)
 }
 
@@ -445,9 +493,10 @@ func appendCommand(b []byte, c *record.Command) []byte {
 	return binary.AppendVarint(b, c.Time)
 }
 
-func decodeRecord(d *binenc.Decoder, partition string) record.Record {
+// decodeRecord decodes one record, and whether it is a stub (no body).
+func decodeRecord(d *binenc.Decoder, partition string) (record.Record, bool) {
 	flags := d.Byte()
-	if flags&^recFlagsAll != 0 {
+	if flags&^recFlagsAll != 0 || flags&recStub != 0 && flags&recDeleted != 0 {
 		d.Fail("bad record flags %#x", flags)
 	}
 	r := record.Record{Partition: partition, Deleted: flags&recDeleted != 0}
@@ -464,8 +513,11 @@ func decodeRecord(d *binenc.Decoder, partition string) record.Record {
 	r.Version.Edge = d.Uvarint()
 	r.Version.HLC = d.Uvarint()
 	r.Seq = d.Uvarint()
+	if flags&recStub != 0 {
+		return r, true
+	}
 	r.Body = d.Bytes(maxBlob)
-	return r
+	return r, false
 }
 
 func decodeCommand(d *binenc.Decoder) record.Command {

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -161,7 +162,7 @@ func TestFrameTooLarge(t *testing.T) {
 // FuzzDecode checks that no input makes the decoder panic, and that what
 // it accepts encodes back to the same bytes (the encoding is canonical).
 func FuzzDecode(f *testing.F) {
-	for _, m := range append(sampleMessages(), digestMessages()...) {
+	for _, m := range slices.Concat(sampleMessages(), digestMessages(), stubMessages()) {
 		b, _ := AppendFrame(nil, m)
 		f.Add(b)
 	}
