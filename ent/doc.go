@@ -32,6 +32,10 @@
 // The notices central leaves when it refuses a command made at an edge
 // (record.Notice) are read by their authors (notices.go: Service.Notices,
 // UnreadNotices by two reads by id, MarkNoticeRead) at either end.
+// A lycée's teachers and staff propose corrections of the region's content
+// (drafts.go: a KindRegionDraft in their lycée's partition, made offline
+// too), which Région staff apply or discard at central; the decision
+// reaches the author as a notice of the same kind.
 //
 // The lists a user reads (messages, grades, absences, cahier de textes,
 // evaluations, a forum's topics and replies) find that user's records

@@ -118,6 +118,14 @@ func Exec(tx record.Tx, cmd record.Command) error {
 		return execAssetUpdate(tx, cmd)
 	case OpNoticeRead:
 		return execNoticeRead(tx, cmd)
+	case OpDraftPropose:
+		return execDraftPropose(tx, cmd)
+	case OpDraftApply:
+		return execDraftApply(tx, cmd)
+	case OpDraftDiscard:
+		return execDraftDiscard(tx, cmd)
+	case OpNewsUpdate:
+		return execNewsUpdate(tx, cmd)
 	}
 	return record.Reject("invalid", "Opération inconnue : "+cmd.Op+".")
 }

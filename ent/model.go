@@ -75,6 +75,9 @@ const (
 	// KindCatalogueItem is a resource of a catalogue (catalogue.go), in
 	// record.Region (the region's catalogue) or a lycée's partition.
 	KindCatalogueItem = "catalogue.item"
+	// KindRegionDraft is a proposal of modification of a region record
+	// (drafts.go), in the lycée partition of its author.
+	KindRegionDraft = "region.draft"
 )
 
 // CentralPartition holds what only central keeps: the reports of directory
@@ -145,6 +148,11 @@ const (
 	OpCataloguePublish = "catalogue.publish" // a teacher or the lycée's staff, or Région staff in the region
 	OpCatalogueUpdate  = "catalogue.update"  // the author or the staff: the whole item, last write by time
 	OpCatalogueRetire  = "catalogue.retire"  // the author or the staff retire it (tombstone)
+	// Proposals of modification of the region's content (drafts.go).
+	OpDraftPropose = "draft.propose" // a lycée's teacher or staff member, in their lycée's partition
+	OpDraftApply   = "draft.apply"   // Région staff at central, in the proposal's lycée partition
+	OpDraftDiscard = "draft.discard" // Région staff at central, in the proposal's lycée partition
+	OpNewsUpdate   = "news.update"   // Région staff at central edit a region news item
 )
 
 // ValidProfile reports whether p is one of the profiles above.

@@ -31,6 +31,10 @@ import (
 //     up. Marking a read notice again is a no-op.
 //   - Counting the unread notices reads two records by id (the index and
 //     the read list): it runs on every page.
+//   - Région staff's decisions on a user's proposals of modification
+//     (drafts.go) are notices too, of op draft.apply or draft.discard,
+//     written by the decision itself: they read "… a été appliquée par la
+//     Région" or "… n'a pas été retenue : raison".
 
 // OpNoticeRead is the op of marking a notice read: its author, in the
 // notice's partition.
@@ -256,6 +260,10 @@ func noticeOf(r record.Reader, partition, id, user string) (Notice, bool, error)
 	if ms, ok := record.NoticeTime(id); ok {
 		out.Made = time.UnixMilli(ms)
 	}
+	if text, link, ok, err := draftNotice(r, partition, n); err != nil || ok {
+		out.Text, out.Link = text, link // a decision on a proposal, not a refusal (drafts.go)
+		return out, err == nil, err
+	}
 	what, link, err := refusedObject(r, partition, n)
 	if err != nil {
 		return Notice{}, false, err
@@ -284,6 +292,8 @@ func refusedObject(r record.Reader, partition string, n record.Notice) (what, li
 		return generic, "", nil
 	}
 	switch n.Op {
+	case OpDraftPropose:
+		return draftRefused(r, n.Args)
 	case OpBookingMake:
 		var a BookingArgs
 		if json.Unmarshal(n.Args, &a) != nil || !validID(a.Resource) {
@@ -366,6 +376,8 @@ func opService(op string) string {
 		return "Absences"
 	case "account":
 		return "Compte"
+	case "draft":
+		return "Propositions de modification"
 	}
 	return "Atrium"
 }

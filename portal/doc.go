@@ -21,6 +21,10 @@
 // Notices (notices.go: /avis, /api/v1/notices) tell a user what central
 // refused of what they did at a cut edge; every page's navigation counts
 // the unread ones and links to the user's services.
+// Proposals of modification (drafts.go): a lycée's teachers and staff
+// propose corrections of region resources and news (/ressources/{id}/proposer,
+// /actualites/{id}/proposer, /propositions), which Région staff apply or
+// discard at /region/propositions; the decision reaches the author at /avis.
 // The long lists (actualités, messagerie, cahier de textes, notes, absences)
 // show ent.DefaultPageLimit items, newest first, with a "Plus anciens" link
 // (?avant=<id>) in a <nav aria-label="Pagination">; the staff's absences

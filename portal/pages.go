@@ -69,13 +69,14 @@ type nav struct {
 	Lycee   bool // a member of a lycée: its services
 	Staff   bool // a teacher or staff member: reservation, parc
 	Espaces bool // a student, teacher or staff member: the collaborative spaces
+	Region  bool // Région staff: the lycées' proposals of modification
 }
 
 func newNav(u ent.User) nav {
 	lycee := u.UAI != "" && u.Profile != ent.Region
 	staff := u.UAI != "" && (u.Profile == ent.Teacher || u.Profile == ent.Personnel)
 	return nav{Admin: u.Admin && u.UAI != "", Audit: (u.Admin && u.UAI != "") || u.Profile == ent.Region,
-		Lycee: lycee, Staff: staff, Espaces: lycee && (staff || u.Profile == ent.Student)}
+		Lycee: lycee, Staff: staff, Espaces: lycee && (staff || u.Profile == ent.Student), Region: ent.CanReviewDrafts(u)}
 }
 
 // navKey is what the navigation's fixed parts depend on: the templates

@@ -72,7 +72,8 @@ var pageNames = []string{"login", "home", "news_list", "news_read", "news_new", 
 	"reservation_list", "reservation_resource", "reservation_planning", "reservation_read",
 	"parc_list", "parc_read", "parc_form",
 	"espaces_list", "espaces_form", "espaces_read", "espaces_document", "notices",
-	"ressources_list", "ressources_read", "ressources_form"}
+	"ressources_list", "ressources_read", "ressources_form",
+	"drafts_form", "drafts_mine", "drafts_read", "drafts_pending", "drafts_review"}
 
 // New validates cfg and parses the templates.
 func New(cfg Config) (*Portal, error) {
@@ -99,6 +100,8 @@ func New(cfg Config) (*Portal, error) {
 		"paragraphs": paragraphs,
 		"paras":      paragraphsHTML,
 		"size":       sizeText,
+		// canPropose: the link "Proposer une modification" on region content.
+		"canPropose": func(u *ent.User) bool { return u != nil && ent.CanProposeDraft(*u) },
 	}
 	for _, name := range pageNames {
 		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
@@ -220,6 +223,16 @@ func (p *Portal) Handler() http.Handler {
 	mux.HandleFunc("POST /espaces/{id}/documents/{doc}/versions", p.page(p.spaceVersionPost))
 	mux.HandleFunc("POST /espaces/{id}/documents/{doc}/supprimer", p.page(p.spaceDelete))
 	mux.HandleFunc("GET /espaces/{id}/documents/{doc}/versions/{v}", p.page(p.spaceDownload))
+	mux.HandleFunc("GET /ressources/{id}/proposer", p.page(p.draftCatalogueForm))
+	mux.HandleFunc("POST /ressources/{id}/proposer", p.page(p.draftCataloguePost))
+	mux.HandleFunc("GET /actualites/{id}/proposer", p.page(p.draftNewsForm))
+	mux.HandleFunc("POST /actualites/{id}/proposer", p.page(p.draftNewsPost))
+	mux.HandleFunc("GET /propositions", p.page(p.draftMine))
+	mux.HandleFunc("GET /propositions/{id}", p.page(p.draftRead))
+	mux.HandleFunc("GET /region/propositions", p.page(p.draftPending))
+	mux.HandleFunc("GET /region/propositions/{uai}/{id}", p.page(p.draftReview))
+	mux.HandleFunc("POST /region/propositions/{uai}/{id}/appliquer", p.page(p.draftApplyPost))
+	mux.HandleFunc("POST /region/propositions/{uai}/{id}/ecarter", p.page(p.draftDiscardPost))
 	mux.HandleFunc("GET /avis", p.page(p.noticeList))
 	mux.HandleFunc("POST /avis/{id}/lu", p.page(p.noticeReadPost))
 
