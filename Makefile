@@ -46,6 +46,7 @@ bench: bench-tools ## measure catch-up, outbox drain, leader-failover write gap 
 	$(GO) test -run '^$$' -bench 'BenchmarkCatchUpVsJetStream' -benchtime 1x -timeout 20m ./internal/regiontest/
 	@echo '== outbox drain: edge commands/s committed by a three-node central'
 	$(GO) test -run '^$$' -bench 'BenchmarkOutboxDrain' -benchtime 1x -timeout 20m ./internal/regiontest/
+	$(GO) test -run '^$$' -bench 'BenchmarkRaftCeiling' -benchtime 1x -timeout 20m ./internal/regiontest/
 	@echo '== write gap when the raft leader is killed'
 	$(GO) test -run '^$$' -bench 'BenchmarkLeaderFailover' -benchtime 1x -timeout 20m ./internal/regiontest/
 	@echo '== directory import: persons/s and peak heap, a region-size AAF Complet set (375k persons)'

@@ -34,7 +34,7 @@ var (
 // at home reads the news through central's JSON API. It reports the time
 // until every edge has drained its outbox and applied its partition's
 // head, and the API's latencies meanwhile, with central's admission slots
-// (the default, 2×GOMAXPROCS, then 8 and 16) and without.
+// (the default, 2×GOMAXPROCS, then 6, 8 and 16) and without.
 //
 //	go test -run '^$' -bench BenchmarkRegionRecovery -benchtime 1x -timeout 60m ./internal/regiontest/
 //
@@ -45,7 +45,7 @@ func BenchmarkRegionRecovery(b *testing.B) {
 	for _, v := range []struct {
 		name  string
 		slots int
-	}{{"slots=default", 0}, {"slots=8", 8}, {"slots=16", 16}, {"no-admission", -1}} {
+	}{{"slots=default", 0}, {"slots=6", 6}, {"slots=8", 8}, {"slots=16", 16}, {"no-admission", -1}} {
 		b.Run(v.name, func(b *testing.B) {
 			for b.Loop() {
 				regionRecovery(b, *recoveryEdges, *recoveryBacklog, replication.Admission{Slots: v.slots})
