@@ -62,6 +62,26 @@ type Config struct {
 	PurgeLimit int
 }
 
+// RaftConfig is the raft configuration of every central node, without
+// its id and logger: timing for a LAN, batched applies, snapshot
+// thresholds. The raw-ceiling benchmark (internal/regiontest) runs the same.
+func RaftConfig() *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.HeartbeatTimeout = heartbeatTimeout
+	rc.ElectionTimeout = electionTimeout
+	rc.LeaderLeaseTimeout = leaderLeaseTimeout
+	rc.CommitTimeout = commitTimeout
+	rc.MaxAppendEntries = maxAppendEntries
+	rc.BatchApplyCh = true
+	rc.SnapshotThreshold = 16384
+	rc.TrailingLogs = 10240
+	return rc
+}
+
+// LogCacheEntries is how many raft log entries a node keeps in memory in
+// front of its log store (see start).
+const LogCacheEntries = 64
+
 // Raft timing for a LAN: a dead leader is replaced in about a second.
 const (
 	heartbeatTimeout   = 500 * time.Millisecond
@@ -161,7 +181,7 @@ func (n *Node) start() error {
 	// batch, an import's batch): 64 of them bound its memory. (256 cost a
 	// region-size import ~65 MB of peak heap; the outbox drain is the same
 	// with 64: 22.9k commands/s.)
-	cache, err := raft.NewLogCache(64, n.logs)
+	cache, err := raft.NewLogCache(LogCacheEntries, n.logs)
 	if err != nil {
 		return fmt.Errorf("central: raft log cache: %w", err)
 	}
@@ -187,17 +207,9 @@ func (n *Node) start() error {
 	if err != nil {
 		return fmt.Errorf("central: raft transport: %w", err)
 	}
-	rc := raft.DefaultConfig()
+	rc := RaftConfig()
 	rc.LocalID = raft.ServerID(n.cfg.Name)
 	rc.Logger = hlog.Named("raft")
-	rc.HeartbeatTimeout = heartbeatTimeout
-	rc.ElectionTimeout = electionTimeout
-	rc.LeaderLeaseTimeout = leaderLeaseTimeout
-	rc.CommitTimeout = commitTimeout
-	rc.MaxAppendEntries = maxAppendEntries
-	rc.BatchApplyCh = true
-	rc.SnapshotThreshold = 16384
-	rc.TrailingLogs = 10240
 	// A kept state file is at or after the latest snapshot: raft must not
 	// restore the snapshot over it. Raft still starts applying after the
 	// snapshot's index; ApplyBatch skips what the file already holds.

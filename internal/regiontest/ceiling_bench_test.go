@@ -21,6 +21,7 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.etcd.io/bbolt"
 
+	"atrium/central"
 	"atrium/internal/binenc"
 	"atrium/record"
 )
@@ -255,19 +256,6 @@ func ceilingEntries(b *testing.B) ([][]byte, int) {
 	return entries, size
 }
 
-// Central's raft settings (central/node.go), copied: the ceiling must run
-// the same raft.
-const (
-	ceilHeartbeatTimeout   = 500 * time.Millisecond
-	ceilElectionTimeout    = 500 * time.Millisecond
-	ceilLeaderLeaseTimeout = 250 * time.Millisecond
-	ceilCommitTimeout      = 5 * time.Millisecond
-	ceilMaxAppendEntries   = 512
-	ceilSnapshotThreshold  = 16384
-	ceilTrailingLogs       = 10240
-	ceilLogCache           = 64
-)
-
 type ceilingCluster struct {
 	nodes  []*ceilingNode
 	leader atomic.Pointer[raft.Raft] // the one proposals go to
@@ -318,21 +306,13 @@ func startCeiling(b *testing.B, writes ceilingWrites) *ceilingCluster {
 		if err != nil {
 			b.Fatal(err)
 		}
-		cache, err := raft.NewLogCache(ceilLogCache, n.log)
+		cache, err := raft.NewLogCache(central.LogCacheEntries, n.log)
 		if err != nil {
 			b.Fatal(err)
 		}
-		rc := raft.DefaultConfig()
+		rc := central.RaftConfig() // the ceiling runs central's raft
 		rc.LocalID = servers[i].ID
 		rc.Logger = logger
-		rc.HeartbeatTimeout = ceilHeartbeatTimeout
-		rc.ElectionTimeout = ceilElectionTimeout
-		rc.LeaderLeaseTimeout = ceilLeaderLeaseTimeout
-		rc.CommitTimeout = ceilCommitTimeout
-		rc.MaxAppendEntries = ceilMaxAppendEntries
-		rc.BatchApplyCh = true
-		rc.SnapshotThreshold = ceilSnapshotThreshold
-		rc.TrailingLogs = ceilTrailingLogs
 		if err := raft.BootstrapCluster(rc, cache, n.store, snaps, n.trans, raft.Configuration{Servers: servers}); err != nil {
 			b.Fatal(err)
 		}
