@@ -20,6 +20,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"atrium/internal/durable"
 )
 
 // Files of an enrolled appliance's identity directory. identity.json is
@@ -298,7 +300,7 @@ func finishPair(dir string) error {
 	if err := os.Rename(nextCert, filepath.Join(dir, CertFile)); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	return durable.SyncDir(dir)
 }
 
 // writeFileAtomic writes dir/name through a synced temporary file and a
@@ -328,15 +330,5 @@ func writeFileAtomic(dir, name string, data []byte, perm os.FileMode) error {
 	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
 		return err
 	}
-	return syncDir(dir)
-}
-
-// syncDir makes the renames in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return durable.SyncDir(dir)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/raft"
 	"go.etcd.io/bbolt"
 
+	"atrium/internal/durable"
 	"atrium/record"
 )
 
@@ -126,7 +127,7 @@ func readBootRecord(path string) (bootRecord, error) {
 // failed is harmless: after a reboot neither is trusted, and the record
 // before them is opening.
 func writeBootRecord(path string, r bootRecord) error {
-	durable := r.Phase == phaseOpening || r.Phase == phaseClean
+	mustSync := r.Phase == phaseOpening || r.Phase == phaseClean
 	b, _ := json.Marshal(r)
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
@@ -134,7 +135,7 @@ func writeBootRecord(path string, r bootRecord) error {
 		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
 	}
 	_, err = f.Write(append(b, '\n'))
-	if err == nil && durable {
+	if err == nil && mustSync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -143,26 +144,14 @@ func writeBootRecord(path string, r bootRecord) error {
 	if err == nil {
 		err = os.Rename(tmp, path)
 	}
-	if err == nil && durable {
-		err = syncDir(filepath.Dir(path))
+	if err == nil && mustSync {
+		err = durable.SyncDir(filepath.Dir(path))
 	}
 	if err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // trustBoot decides from state.boot alone whether state.db may be kept,
