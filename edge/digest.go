@@ -47,16 +47,16 @@ var (
 // tombstone's record.DigestOf is zero).
 const digestFormat = "2"
 
-// foldDigest replaces, in partition's digest, the record stored at self
-// (if any) by rec (nil: the record is removed).
-func (r *reader) foldDigest(partition string, self []byte, rec *record.Record) error {
-	d, err := record.DigestFromBytes(r.digests.Get([]byte(partition)))
-	if err != nil {
-		return fmt.Errorf("%w: digest of %s: %w", ErrCorrupt, partition, err)
-	}
-	old, err := r.recordBytes(self) // seal.go
-	if err != nil {
-		return err
+// foldDigest replaces, in partition's digest, the record stored at self,
+// whose clear encoding is old (nil: none), by the digest add of the one
+// written in its place (nil: the record is removed).
+func (r *reader) foldDigest(partition string, self, old []byte, add *record.Digest) error {
+	d, ok := r.digestBuf[partition]
+	if !ok {
+		var err error
+		if d, err = record.DigestFromBytes(r.digests.Get([]byte(partition))); err != nil {
+			return fmt.Errorf("%w: digest of %s: %w", ErrCorrupt, partition, err)
+		}
 	}
 	if old != nil {
 		od, err := record.DigestOfEncoded(old)
@@ -65,10 +65,35 @@ func (r *reader) foldDigest(partition string, self []byte, rec *record.Record) e
 		}
 		d.Xor(od)
 	}
-	if rec != nil {
-		d.Xor(record.DigestOf(*rec))
+	if add != nil {
+		d.Xor(*add)
+	}
+	if r.digestBuf != nil {
+		r.digestBuf[partition] = d
+		return nil
 	}
 	return r.digests.Put([]byte(partition), d[:])
+}
+
+// bufferDigests makes the reader keep the digests it folds in memory
+// until flushDigests writes them: one write per partition for a page of
+// records instead of one per record.
+func (r *reader) bufferDigests() {
+	if r.digestBuf == nil {
+		r.digestBuf = map[string]record.Digest{}
+	}
+}
+
+// flushDigests writes the digests bufferDigests kept and stops keeping
+// them.
+func (r *reader) flushDigests() error {
+	for p, d := range r.digestBuf {
+		if err := r.digests.Put([]byte(p), d[:]); err != nil {
+			return err
+		}
+	}
+	r.digestBuf = nil
+	return nil
 }
 
 // rebuildDigests computes every partition's digest from the records: a

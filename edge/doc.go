@@ -60,6 +60,11 @@
 // directory and leaves RetiredFile, which keeps it retired across
 // restarts.
 //
+// Applying a page of central's changes (sink.go) uses a second goroutine
+// (prepare.go): it encodes, seals, digests and indexes the page's records
+// ahead of the transaction, which only reads the records they replace and
+// writes; it is stopped before the transaction commits or fails.
+//
 // This package must never import central/ or hashicorp/raft: an appliance
 // runs without them. Store and Node are safe for concurrent use.
 package edge

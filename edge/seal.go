@@ -8,6 +8,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"atrium/internal/durable"
 	"atrium/record"
 )
 
@@ -131,6 +133,23 @@ func (s *sealer) seal(bucket, key, v []byte) []byte {
 	out := make([]byte, ns, ns+len(v)+s.aead.Overhead())
 	rand.Read(out) // never fails (crypto/rand)
 	return s.aead.Seal(out, out[:ns], v, sealAAD(bucket, key))
+}
+
+// sealRecord returns the encoding of rec (record.AppendRecord) sealed for
+// key in bucketRecords: seal's value, encoded and sealed in one buffer.
+func (s *sealer) sealRecord(key []byte, rec record.Record) []byte {
+	if s == nil {
+		return record.AppendRecord(nil, rec)
+	}
+	ns := s.aead.NonceSize()
+	// Room for the encoding (what AppendRecord grows by, and more) and
+	// the tag: neither appending reallocates.
+	size := 2 + len(rec.Partition) + len(rec.ID) + len(rec.Kind) + len(rec.Key) + len(rec.Body) + 12*binary.MaxVarintLen64
+	b := make([]byte, ns, ns+size+s.aead.Overhead())
+	rand.Read(b) // never fails (crypto/rand)
+	b = record.AppendRecord(b, rec)
+	// Sealed in place: the ciphertext overwrites the encoding exactly.
+	return s.aead.Seal(b[:ns], b[:ns], b[ns:], sealAAD(bucketRecords, key))
 }
 
 // open returns the clear value of v, stored at key in bucket: nil for
@@ -385,7 +404,7 @@ func compactSealed(db *bolt.DB, path string) (*bolt.DB, error) {
 	if err := os.Rename(tmp, path); err != nil {
 		return nil, err
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := durable.SyncDir(filepath.Dir(path)); err != nil {
 		return nil, err
 	}
 	return bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, FreelistType: bolt.FreelistMapType})
@@ -403,11 +422,14 @@ func (s *sealer) indexKey(kind, key string) []byte {
 
 // keyOf is the key of bucketKeys for kind and key: join(kind, key) in a
 // clear store, indexKey in a sealed one.
-func (r *reader) keyOf(kind, key string) []byte {
-	if r.sealer == nil {
+func (r *reader) keyOf(kind, key string) []byte { return keyOf(r.sealer, kind, key) }
+
+// keyOf is reader.keyOf for the store whose sealer is sl.
+func keyOf(sl *sealer, kind, key string) []byte {
+	if sl == nil {
 		return join(kind, key)
 	}
-	return r.sealer.indexKey(kind, key)
+	return sl.indexKey(kind, key)
 }
 
 // DefaultDataKeyPath is the key file of the edge whose data directory is
@@ -487,25 +509,13 @@ func createDataKey(path string) ([]byte, error) {
 		err = cerr
 	}
 	if err == nil {
-		err = syncDir(filepath.Dir(path))
+		err = durable.SyncDir(filepath.Dir(path))
 	}
 	if err != nil {
 		os.Remove(path)
 		return nil, fmt.Errorf("edge: create data key: %w", err)
 	}
 	return key, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // ShredDataKey destroys the key file at path: its bytes are overwritten
@@ -536,18 +546,13 @@ func ShredDataKey(path string) error {
 	if err := os.Remove(path); err != nil {
 		return fmt.Errorf("edge: shred data key: %w", err)
 	}
-	return syncDir(filepath.Dir(path))
+	return durable.SyncDir(filepath.Dir(path))
 }
 
 // recordBytes returns the clear encoding of the record stored at k
 // (partition \0 id), nil if none.
 func (r *reader) recordBytes(k []byte) ([]byte, error) {
 	return r.sealer.open(bucketRecords, k, r.records.Get(k))
-}
-
-// putRecordBytes stores the encoded record enc at k, sealed.
-func (r *reader) putRecordBytes(k, enc []byte) error {
-	return r.records.Put(k, r.sealer.seal(bucketRecords, k, enc))
 }
 
 // value returns the clear value stored at key in undo, nil if none.

@@ -97,17 +97,27 @@ func (s *Store) applyChanges(partition string, recs []record.Record, stubs []boo
 		if missing = n; missing > 0 {
 			return errStubsMissing
 		}
+		// What follows from each record alone is computed on another
+		// goroutine, ahead of this loop (prepare.go).
+		var stubBody func(int) ([]byte, bool)
+		if bodies != nil {
+			stubBody = func(i int) ([]byte, bool) { return bodies[i], isStub(i) }
+		}
+		pp := startPrepare(s.idx, s.sealer, recs, stubBody)
+		defer pp.stop()
+		rd.bufferDigests()              // written once, after the page (digest.go)
 		undo := newUndoTx(tx, s.sealer) // undo.go: central's versions settle local commands
 		pending := partition == s.uai && !undo.empty()
 		for i, r := range recs {
 			if isStub(i) {
 				r.Body = bodies[i]
 			}
-			old, hadOld, err := rd.getIndexed(r.Partition, r.ID)
+			p := pp.nextItem()
+			old, oldEnc, hadOld, err := rd.getIndexedEnc(p.self)
 			if err != nil {
 				return err
 			}
-			if err := rd.put(r, old, hadOld); err != nil {
+			if err := rd.write(r, p, old, hadOld, oldEnc, true); err != nil {
 				return fmt.Errorf("put %s: %w", r.ID, err)
 			}
 			if !pending {
@@ -121,6 +131,9 @@ func (s *Store) applyChanges(partition string, recs []record.Record, stubs []boo
 					return fmt.Errorf("revert command %d: %w", seq, err)
 				}
 			}
+		}
+		if err := rd.flushDigests(); err != nil {
+			return err
 		}
 		if partition == s.uai {
 			if err := undo.sweep(checkpoint, s.now()); err != nil {

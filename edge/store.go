@@ -471,10 +471,11 @@ func (s *Store) Checkpoints() map[string]uint64 {
 // reader implements record.Reader on a bbolt transaction.
 type reader struct {
 	records, kinds, keys, terms *bolt.Bucket
-	digests                     *bolt.Bucket   // partition -> record.Digest (digest.go)
-	idx                         record.Indexer // nil: no term index
-	sealer                      *sealer        // nil: a store kept in clear (seal.go)
-	writes                      int            // bumped by every write, so Scan knows to re-seek its cursor
+	digests                     *bolt.Bucket             // partition -> record.Digest (digest.go)
+	digestBuf                   map[string]record.Digest // digests folded, not yet written (bufferDigests); nil: written at once
+	idx                         record.Indexer           // nil: no term index
+	sealer                      *sealer                  // nil: a store kept in clear (seal.go)
+	writes                      int                      // bumped by every write, so Scan knows to re-seek its cursor
 }
 
 func newReader(tx *bolt.Tx, idx record.Indexer, sl *sealer) *reader {
@@ -595,15 +596,23 @@ func seekBefore(c *bolt.Cursor, key []byte) []byte {
 // put writes rec as it is and maintains the indexes; old is the record it
 // replaces, if any (with its body when the store has an Indexer).
 func (r *reader) put(rec record.Record, old record.Record, hadOld bool) error {
+	p := prepare(r.idx, r.sealer, rec, false)
+	return r.write(rec, &p, old, hadOld, nil, false)
+}
+
+// write is put with what follows from rec alone already computed (p,
+// prepare.go); oldEnc is old's clear encoding when known (encKnown), which
+// spares the digest reading it again.
+func (r *reader) write(rec record.Record, p *prepared, old record.Record, hadOld bool, oldEnc []byte, encKnown bool) error {
 	r.writes++
-	delKind, delTerms, addKind, addTerms := record.TermChanges(r.idx, old, hadOld, rec)
-	for _, t := range delTerms {
-		if err := r.terms.Delete(termKey(rec.Partition, delKind, t, rec.ID)); err != nil {
+	delTerms, addTerms := p.termChanges(r.idx, old, hadOld, rec)
+	for _, k := range delTerms {
+		if err := r.terms.Delete(k); err != nil {
 			return err
 		}
 	}
-	for _, t := range addTerms {
-		if err := r.terms.Put(termKey(rec.Partition, addKind, t, rec.ID), nil); err != nil {
+	for _, k := range addTerms {
+		if err := r.terms.Put(k, nil); err != nil {
 			return err
 		}
 	}
@@ -613,31 +622,36 @@ func (r *reader) put(rec record.Record, old record.Record, hadOld bool) error {
 			return err
 		}
 	}
-	if !rec.Deleted {
-		if err := r.kinds.Put(join3(rec.Partition, rec.Kind, rec.ID), nil); err != nil {
+	if p.kindKey != nil {
+		if err := r.kinds.Put(p.kindKey, nil); err != nil {
 			return err
 		}
 	}
-	self := join(rec.Partition, rec.ID)
 	if oldLive && old.Key != "" && (rec.Deleted || old.Key != rec.Key || old.Kind != rec.Kind) {
 		// Another record may hold the key by now (central renamed this
 		// one and gave the key away): remove only our own entry.
 		k := r.keyOf(old.Kind, old.Key)
-		if bytes.Equal(r.keys.Get(k), self) {
+		if bytes.Equal(r.keys.Get(k), p.self) {
 			if err := r.keys.Delete(k); err != nil {
 				return err
 			}
 		}
 	}
-	if !rec.Deleted && rec.Key != "" {
-		if err := r.keys.Put(r.keyOf(rec.Kind, rec.Key), self); err != nil {
+	if p.uniqueKey != nil {
+		if err := r.keys.Put(p.uniqueKey, p.self); err != nil {
 			return err
 		}
 	}
-	if err := r.foldDigest(rec.Partition, self, &rec); err != nil {
+	if !encKnown {
+		var err error
+		if oldEnc, err = r.recordBytes(p.self); err != nil { // seal.go
+			return err
+		}
+	}
+	if err := r.foldDigest(rec.Partition, p.self, oldEnc, &p.digest); err != nil {
 		return err
 	}
-	return r.putRecordBytes(self, record.AppendRecord(nil, rec)) // seal.go
+	return r.records.Put(p.self, p.value)
 }
 
 // localTx is the transaction a local command runs in.
@@ -734,21 +748,31 @@ func readU64(b []byte) (uint64, bool) {
 // depend on (not its body, unless the term index needs it: the feed
 // replaces it without reading it).
 func (r *reader) getIndexed(partition, id string) (record.Record, bool, error) {
-	if r.idx != nil {
-		return r.Get(partition, id)
-	}
-	v, err := r.recordBytes(join(partition, id)) // seal.go
+	rec, _, ok, err := r.getIndexedEnc(join(partition, id))
+	return rec, ok, err
+}
+
+// getIndexedEnc is getIndexed of the record stored at self (partition \0
+// id), with its clear encoding (nil if none).
+func (r *reader) getIndexedEnc(self []byte) (record.Record, []byte, bool, error) {
+	v, err := r.recordBytes(self) // seal.go
 	if err != nil {
-		return record.Record{}, false, err
+		return record.Record{}, nil, false, err
 	}
 	if v == nil {
-		return record.Record{}, false, nil
+		return record.Record{}, nil, false, nil
 	}
-	rec, err := record.DecodeRecordHead(v)
+	var rec record.Record
+	if r.idx != nil {
+		rec, err = record.DecodeRecord(v)
+	} else {
+		rec, err = record.DecodeRecordHead(v)
+	}
 	if err != nil {
-		return record.Record{}, false, fmt.Errorf("get %s/%s: %w: %w", partition, id, ErrCorrupt, err)
+		partition, id, _ := bytes.Cut(self, []byte{0})
+		return record.Record{}, nil, false, fmt.Errorf("get %s/%s: %w: %w", partition, id, ErrCorrupt, err)
 	}
-	return rec, true, nil
+	return rec, v, true, nil
 }
 
 // purgeChunk bounds how many records one PurgeLocal transaction deletes,
@@ -847,7 +871,11 @@ func (r *reader) remove(rec record.Record) error {
 			}
 		}
 	}
-	if err := r.foldDigest(rec.Partition, self, nil); err != nil {
+	old, err := r.recordBytes(self) // seal.go
+	if err != nil {
+		return err
+	}
+	if err := r.foldDigest(rec.Partition, self, old, nil); err != nil {
 		return err
 	}
 	return r.records.Delete(self)
