@@ -1,11 +1,8 @@
 package replication
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -51,30 +48,7 @@ func TestStubsRoundTrip(t *testing.T) {
 // TestStubsGolden pins the encoding of stubs and Pull.Stubs, which
 // atrium-sync/1.1 added to version 1 (frames-v1.golden is unchanged).
 func TestStubsGolden(t *testing.T) {
-	path := filepath.Join("testdata", "frames-v1.1-stubs.golden")
-	want := encodeAll(t, stubMessages())
-	if *update {
-		if err := os.WriteFile(path, want, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	golden, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := bufio.NewReader(bytes.NewReader(golden))
-	for i, w := range stubMessages() {
-		got, err := ReadFrame(r)
-		if err != nil {
-			t.Fatalf("golden frame %d: ReadFrame = %v", i, err)
-		}
-		if diff := cmp.Diff(w, got); diff != "" {
-			t.Errorf("golden frame %d differs (-want +got):\n%s", i, diff)
-		}
-	}
-	if !bytes.Equal(golden, want) {
-		t.Errorf("encoding of stubs changed: %d golden bytes, %d now; peers that negotiated %s read the old one", len(golden), len(want), alpnStubs)
-	}
+	checkGolden(t, "frames-v1.1-stubs.golden", stubMessages(), "peers that negotiated "+alpnStubs+" read the old one")
 }
 
 // A stub carries no body: its frame is shorter than the whole record's by

@@ -74,8 +74,15 @@ func TestRoundTrip(t *testing.T) {
 // TestGolden proves that frames written by this version of the protocol
 // still decode to the same messages and encode to the same bytes.
 func TestGolden(t *testing.T) {
-	path := filepath.Join("testdata", "frames-v1.golden")
-	want := encodeAll(t, sampleMessages())
+	checkGolden(t, "frames-v1.golden", sampleMessages(), "a change of the wire format needs a new ProtocolVersion")
+}
+
+// checkGolden checks that testdata/file decodes to msgs and that msgs
+// encode to its bytes (-update rewrites it); why says what a change breaks.
+func checkGolden(t *testing.T, file string, msgs []Message, why string) {
+	t.Helper()
+	path := filepath.Join("testdata", file)
+	want := encodeAll(t, msgs)
 	if *update {
 		if err := os.WriteFile(path, want, 0o644); err != nil {
 			t.Fatal(err)
@@ -86,17 +93,17 @@ func TestGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := bufio.NewReader(bytes.NewReader(golden))
-	for i, w := range sampleMessages() {
+	for i, w := range msgs {
 		got, err := ReadFrame(r)
 		if err != nil {
-			t.Fatalf("golden frame %d: ReadFrame = %v", i, err)
+			t.Fatalf("%s frame %d: ReadFrame = %v", file, i, err)
 		}
 		if diff := cmp.Diff(w, got); diff != "" {
-			t.Errorf("golden frame %d differs (-want +got):\n%s", i, diff)
+			t.Errorf("%s frame %d differs (-want +got):\n%s", file, i, diff)
 		}
 	}
 	if !bytes.Equal(golden, want) {
-		t.Errorf("encoding changed: %d golden bytes, %d now; a change of the wire format needs a new ProtocolVersion", len(golden), len(want))
+		t.Errorf("encoding changed: %d bytes in %s, %d now; %s", len(golden), file, len(want), why)
 	}
 }
 
