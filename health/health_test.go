@@ -280,3 +280,27 @@ func TestNestedMuxRoute(t *testing.T) {
 		t.Errorf("requests by route = %v, want %v", got, want)
 	}
 }
+
+func TestFetchStatus(t *testing.T) {
+	want := Status{Node: "edge-0130040Y", Role: "edge", UAI: "0130040Y",
+		Sync: &SyncStatus{Connected: true, Outbox: 2, Checkpoints: map[string]uint64{"0130040Y": 9}}}
+	srv, _ := newNode(t, Config{Status: func() Status { return want }})
+	got, body, err := FetchStatus(t.Context(), srv.URL+"/")
+	if err != nil {
+		t.Fatalf("FetchStatus = %v, want nil", err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("FetchStatus (-want +got):\n%s", diff)
+	}
+	if _, served := get(t, srv.URL+"/api/v1/status"); string(body) != served {
+		t.Errorf("FetchStatus body = %s, want the body served, %s", body, served)
+	}
+
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "démarrage", http.StatusServiceUnavailable)
+	}))
+	defer refusing.Close()
+	if _, _, err := FetchStatus(t.Context(), refusing.URL); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Errorf("FetchStatus(a node answering 503) = %v, want an error naming 503", err)
+	}
+}

@@ -2,8 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/json"
-	"net/http"
 	"sort"
 	"sync"
 	"time"
@@ -42,7 +40,7 @@ func (c *Central) clusterEdges(ctx context.Context) []replication.EdgeStatus {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			st, err := fetchStatus(ctx, m.HTTPURL)
+			st, _, err := health.FetchStatus(ctx, m.HTTPURL)
 			if err != nil {
 				c.log.Warn("read a central node's edges", "peer", m.Name, "err", err)
 				return
@@ -61,19 +59,4 @@ func (c *Central) clusterEdges(ctx context.Context) []replication.EdgeStatus {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].UAI < out[j].UAI })
 	return out
-}
-
-func fetchStatus(ctx context.Context, base string) (health.Status, error) {
-	var st health.Status
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/status", nil)
-	if err != nil {
-		return st, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return st, err
-	}
-	defer resp.Body.Close()
-	err = json.NewDecoder(resp.Body).Decode(&st)
-	return st, err
 }

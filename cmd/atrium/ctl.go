@@ -1,12 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -20,6 +20,7 @@ import (
 	"atrium/ent/aaf"
 	"atrium/ent/importer"
 	"atrium/ent/uai"
+	"atrium/health"
 )
 
 type ctlCommand struct {
@@ -263,22 +264,17 @@ func ctlCommands() []ctlCommand {
 			}},
 		{path: "status", summary: "print the status of the node --server names",
 			run: func(ctx context.Context, c *admin.Client, fs *flag.FlagSet, args []string) error {
-				req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(c.Server, "/")+"/api/v1/status", nil)
+				_, body, err := health.FetchStatus(ctx, c.Server)
 				if err != nil {
 					return err
 				}
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					return err
-				}
-				defer resp.Body.Close()
-				var v any
-				if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+				var out bytes.Buffer
+				if err := json.Indent(&out, body, "", "  "); err != nil {
 					return fmt.Errorf("decode status: %w", err)
 				}
-				enc := json.NewEncoder(os.Stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(v)
+				out.WriteByte('\n')
+				_, err = out.WriteTo(os.Stdout)
+				return err
 			}},
 	}
 }

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -30,29 +28,13 @@ func runEdgeStatus(ctx context.Context, args []string) error {
 func printEdgeStatus(ctx context.Context, w io.Writer, url string, asJSON bool) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(url, "/")+"/api/v1/status", nil)
+	st, body, err := health.FetchStatus(ctx, url)
 	if err != nil {
 		return fmt.Errorf("edge status: %w", err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("edge status: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return fmt.Errorf("edge status: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("edge status: %s answered %s", url, resp.Status)
 	}
 	if asJSON {
 		_, err := w.Write(body)
 		return err
-	}
-	var st health.Status
-	if err := json.Unmarshal(body, &st); err != nil {
-		return fmt.Errorf("edge status: %s: %w", url, err)
 	}
 	if st.Role != "edge" || st.Sync == nil {
 		return fmt.Errorf("edge status: %s is not a running edge (role %q)", url, st.Role)

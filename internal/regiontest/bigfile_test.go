@@ -3,7 +3,6 @@ package regiontest_test
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -31,20 +30,8 @@ func chachaFile(n int, seed byte) []byte {
 
 // edgeProgress reads an edge's /api/v1/status as an operator's tools do.
 func edgeProgress(ctx context.Context, base string) (health.Status, error) {
-	var st health.Status
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/status", nil)
+	st, _, err := health.FetchStatus(ctx, base)
 	if err != nil {
-		return st, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return st, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return st, fmt.Errorf("%s/api/v1/status: %s", base, resp.Status)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		return st, err
 	}
 	if st.Sync == nil || st.Sync.Pending == nil || st.Sync.WAN == nil {

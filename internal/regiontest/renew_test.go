@@ -1,11 +1,9 @@
 package regiontest_test
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -129,14 +127,9 @@ func TestCentralRefusesEdgeTTLWithinHorizon(t *testing.T) {
 
 func edgeStatus(t *testing.T, base string) health.Status {
 	t.Helper()
-	resp, err := http.Get(base + "/api/v1/status")
+	st, _, err := health.FetchStatus(t.Context(), base)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var st health.Status
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		t.Fatalf("%s/api/v1/status: %v", base, err)
 	}
 	return st
 }
