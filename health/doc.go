@@ -5,7 +5,8 @@
 //
 // The Status types are plain data, filled in by the node that serves them
 // (central or edge): this package imports nothing of Atrium's, so central,
-// edge and cmd/atrium can all depend on it without cycles. Its only heavy
+// edge and cmd/atrium can all depend on it without cycles. FetchStatus is
+// the reading side, for operators' tools and central's list of edges. Its only heavy
 // dependency is the Prometheus client.
 //
 // Handlers returned by Mount and Instrument are safe for concurrent use; the
