@@ -23,6 +23,7 @@ import (
 	"atrium/ent/aaf"
 	"atrium/ent/synth"
 	"atrium/internal/faultproxy"
+	"atrium/internal/poll"
 	"atrium/internal/ports"
 )
 
@@ -254,9 +255,9 @@ func (d *region) startCentrals(ctx context.Context) error {
 // waitCluster waits until every central node is ready and a voter.
 func (d *region) waitCluster(ctx context.Context, client *admin.Client) error {
 	fmt.Fprint(d.out, "  waiting for the central cluster (leader election, three voters)…")
-	err := poll(ctx, 60*time.Second, func() error {
+	err := poll.Until(ctx, 60*time.Second, func() error {
 		if err := d.checkExits(); err != nil {
-			return backoffStop{err}
+			return poll.Stop(err)
 		}
 		for _, c := range d.st.Centrals {
 			if err := getOK(ctx, "http://"+c.HTTP+"/readyz"); err != nil {
@@ -410,9 +411,9 @@ func (d *region) startEdges(ctx context.Context, client *admin.Client) error {
 		return err
 	}
 	fmt.Fprint(d.out, "  waiting for the edges to enrol and sync…")
-	err := poll(ctx, 60*time.Second, func() error {
+	err := poll.Until(ctx, 60*time.Second, func() error {
 		if err := d.checkExits(); err != nil {
-			return backoffStop{err}
+			return poll.Stop(err)
 		}
 		for _, uai := range d.lycees() {
 			if err := getOK(ctx, "http://"+d.st.Edges[uai]+"/readyz"); err != nil {
@@ -532,31 +533,6 @@ func getOK(ctx context.Context, url string) error {
 		return fmt.Errorf("%s: %s %s", url, resp.Status, strings.TrimSpace(string(body)))
 	}
 	return nil
-}
-
-type backoffStop struct{ error }
-
-// poll calls f until it succeeds, returns backoffStop, or the timeout ends.
-func poll(ctx context.Context, timeout time.Duration, f func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return nil
-		}
-		var stop backoffStop
-		if errors.As(err, &stop) {
-			return stop.error
-		}
-		if time.Now().After(deadline) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
 }
 
 func writeAtomic(path string, b []byte) error {

@@ -15,6 +15,7 @@ import (
 
 	"atrium/edge"
 	"atrium/ent"
+	"atrium/internal/poll"
 	"atrium/node"
 )
 
@@ -29,7 +30,7 @@ type convergence struct {
 // head and verified its digest there.
 func converge(ctx context.Context, api *apiClient, r *region, lycees []*lycee, timeout time.Duration) (*convergence, error) {
 	conv := &convergence{}
-	err := poll(ctx, timeout, func() error {
+	err := poll.Until(ctx, timeout, func() error {
 		var ref map[string]node.PartitionDigest
 		for i, c := range r.centrals {
 			if err := api.ready(ctx, c.url); err != nil {

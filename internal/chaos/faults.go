@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"atrium/internal/poll"
 )
 
 // Kinds of faults, as the report names them.
@@ -204,9 +206,9 @@ func (in *injector) measureReady(ctx context.Context, p *proc) {
 	in.wg.Add(1)
 	go func() {
 		defer in.wg.Done()
-		err := poll(ctx, time.Minute, func() error {
+		err := poll.Until(ctx, time.Minute, func() error {
 			if !p.isUp() {
-				return stopPolling{fmt.Errorf("%s down again", p.name)}
+				return poll.Stop(fmt.Errorf("%s down again", p.name))
 			}
 			rctx, cancel := context.WithTimeout(ctx, time.Second)
 			defer cancel()

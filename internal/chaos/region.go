@@ -15,6 +15,7 @@ import (
 
 	"atrium/central/admin"
 	"atrium/internal/faultproxy"
+	"atrium/internal/poll"
 	"atrium/internal/ports"
 )
 
@@ -279,9 +280,9 @@ func (r *region) operator(url string) *admin.Client {
 // waitCluster waits until every central node is ready and the cluster
 // has as many alive voters.
 func (r *region) waitCluster(ctx context.Context, api *apiClient, timeout time.Duration) error {
-	return poll(ctx, timeout, func() error {
+	return poll.Until(ctx, timeout, func() error {
 		if c := r.takeCrashes(); len(c) > 0 {
-			return stopPolling{errors.New(strings.Join(c, "; "))}
+			return poll.Stop(errors.New(strings.Join(c, "; ")))
 		}
 		for _, c := range r.centrals {
 			if err := api.ready(ctx, c.url); err != nil {
@@ -303,30 +304,4 @@ func (r *region) waitCluster(ctx context.Context, api *apiClient, timeout time.D
 		}
 		return nil
 	})
-}
-
-// stopPolling ends poll at once with its error.
-type stopPolling struct{ error }
-
-// poll calls f until it returns nil or stopPolling, or timeout passes; it
-// returns f's last error.
-func poll(ctx context.Context, timeout time.Duration, f func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return nil
-		}
-		if s, ok := errors.AsType[stopPolling](err); ok {
-			return s.error
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("after %s: %w", timeout, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"atrium/demo"
 	"atrium/ent"
+	"atrium/internal/poll"
 )
 
 // Config configures a chaos run.
@@ -276,9 +277,9 @@ func setUp(ctx context.Context, api *apiClient, r *region, accounts []demo.Accou
 // central, then logs its writers in there.
 func edgeSessions(ctx context.Context, api *apiClient, r *region, ly *lycee) error {
 	e := r.edge(ly.uai)
-	err := poll(ctx, 90*time.Second, func() error {
+	err := poll.Until(ctx, 90*time.Second, func() error {
 		if c := r.takeCrashes(); len(c) > 0 {
-			return stopPolling{fmt.Errorf("%v", c)}
+			return poll.Stop(fmt.Errorf("%v", c))
 		}
 		if err := api.ready(ctx, e.url); err != nil {
 			return err
