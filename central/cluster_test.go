@@ -236,7 +236,7 @@ func TestCluster(t *testing.T) {
 		if len(ms) != 3 || leaders != 1 {
 			t.Errorf("Members() = %+v, want 3 with one leader", ms)
 		}
-		if got := gaugeValue(t, l.reg, "atrium_raft_state"); got != 2 {
+		if got := metricValue(t, l.reg, "atrium_raft_state"); got != 2 {
 			t.Errorf("atrium_raft_state on leader = %v, want 2", got)
 		}
 	})
@@ -358,7 +358,8 @@ func TestCluster(t *testing.T) {
 	})
 }
 
-func gaugeValue(t testing.TB, reg *prometheus.Registry, name string) float64 {
+// metricValue is the value of the single-series gauge or counter name in reg.
+func metricValue(t testing.TB, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -366,7 +367,11 @@ func gaugeValue(t testing.TB, reg *prometheus.Registry, name string) float64 {
 	}
 	for _, mf := range mfs {
 		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
-			return mf.GetMetric()[0].GetGauge().GetValue()
+			m := mf.GetMetric()[0]
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return m.GetGauge().GetValue()
 		}
 	}
 	t.Fatalf("metric %s not found", name)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/raft"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"atrium/record"
 )
@@ -223,7 +222,7 @@ func TestPurgeLoopCluster(t *testing.T) {
 		if err != nil || len(recs) != 2 {
 			t.Errorf("%s: feed of P = %d records, %v; want the 2 live ones", name, len(recs), err)
 		}
-		if got := counterValue(t, n.reg, "atrium_central_tombstones_purged_total"); got != 3 {
+		if got := metricValue(t, n.reg, "atrium_central_tombstones_purged_total"); got != 3 {
 			t.Errorf("%s: atrium_central_tombstones_purged_total = %v, want 3", name, got)
 		}
 		digests = append(digests, d)
@@ -233,21 +232,6 @@ func TestPurgeLoopCluster(t *testing.T) {
 			t.Errorf("nodes' digests of P differ: %v", digests)
 		}
 	}
-}
-
-func counterValue(t testing.TB, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("metric %s not found", name)
-	return 0
 }
 
 // BenchmarkPurge measures one PurgeTombstones entry walking a partition of
