@@ -2,12 +2,12 @@ package replication
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 
 	"atrium/internal/binenc"
 	"atrium/record"
@@ -197,7 +197,13 @@ var maxLengthLen = binenc.UvarintLen(MaxFrameSize)
 
 // WriteFrame writes the frame of m to w in one Write.
 func WriteFrame(w io.Writer, m Message) error {
-	b, err := AppendFrame(nil, m)
+	// A page of central's feed is megabytes: its buffer is reused (a
+	// Writer does not retain what it is given) rather than allocated,
+	// cleared and collected at every page.
+	bp := frameBuffers.Get().(*[]byte)
+	defer frameBuffers.Put(bp)
+	b, err := AppendFrame((*bp)[:0], m)
+	*bp = b[:0]
 	if err != nil {
 		return err
 	}
@@ -206,6 +212,9 @@ func WriteFrame(w io.Writer, m Message) error {
 	}
 	return nil
 }
+
+// frameBuffers holds WriteFrame's buffers.
+var frameBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // ReadFrame reads one frame from r and decodes it. A frame that is
 // truncated, too large or malformed returns an error wrapping
@@ -225,16 +234,44 @@ func ReadFrame(r *bufio.Reader) (Message, error) {
 	if t == 0 || t > typeError {
 		return nil, fmt.Errorf("read frame of type %d: %w", t, ErrMalformed)
 	}
-	// Grow the buffer as bytes arrive, so that a peer announcing a large
-	// frame and sending nothing costs no memory.
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(io.LimitReader(r, int64(n))); err != nil {
+	payload, err := readPayload(r, n)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, fmt.Errorf("read frame payload: %w: truncated at %d of %d bytes", ErrMalformed, len(payload), n)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("read frame payload: %w: %w", ErrMalformed, err)
 	}
-	if uint64(buf.Len()) != n {
-		return nil, fmt.Errorf("read frame payload: %w: truncated at %d of %d bytes", ErrMalformed, buf.Len(), n)
+	return decodePayload(t, payload)
+}
+
+// Steps of readPayload's buffer: its first size, and the factor by which
+// it grows.
+const (
+	payloadFirst  = 64 << 10
+	payloadGrowth = 8
+)
+
+// readPayload reads a frame's payload of n bytes. Its buffer grows as bytes
+// arrive, so that a peer announcing a large frame and sending nothing
+// costs little memory (payloadFirst), and at most payloadGrowth times what
+// it sent; growing by 8 rather than 2 clears and copies a page of central's
+// feed (megabytes) about once instead of three times. On an error it
+// returns what it read.
+func readPayload(r io.Reader, n uint64) ([]byte, error) {
+	buf := make([]byte, 0, min(n, payloadFirst))
+	for uint64(len(buf)) < n {
+		if len(buf) == cap(buf) {
+			grown := make([]byte, len(buf), min(n, uint64(cap(buf))*payloadGrowth))
+			copy(grown, buf)
+			buf = grown
+		}
+		k, err := io.ReadFull(r, buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+k]
+		if err != nil {
+			return buf, err
+		}
 	}
-	return decodePayload(t, buf.Bytes())
+	return buf, nil
 }
 
 // DecodeFrame decodes the first frame of b and returns it with the number

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -226,5 +227,41 @@ func TestFrameLengths(t *testing.T) {
 		if diff := cmp.Diff(Message(m), got, cmpopts.EquateEmpty()); diff != "" {
 			t.Fatalf("frame of %d bytes (-sent +decoded):\n%s", size, diff)
 		}
+	}
+}
+
+// TestReadPayloadSizes reads payloads around each step of readPayload's
+// growth, whole and truncated.
+func TestReadPayloadSizes(t *testing.T) {
+	for _, n := range []int{0, 1, payloadFirst - 1, payloadFirst, payloadFirst + 1, payloadFirst * payloadGrowth, 3<<20 + 7} {
+		want := make([]byte, n)
+		for i := range want {
+			want[i] = byte(i * 7)
+		}
+		got, err := readPayload(bytes.NewReader(want), uint64(n))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("readPayload of %d bytes: %d bytes, %v; want them all", n, len(got), err)
+		}
+		if n == 0 {
+			continue
+		}
+		got, err = readPayload(bytes.NewReader(want[:n-1]), uint64(n))
+		if !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) || !bytes.Equal(got, want[:n-1]) {
+			t.Fatalf("readPayload of %d of %d bytes: %d bytes, %v; want the %d and EOF", n-1, n, len(got), err, n-1)
+		}
+	}
+}
+
+// TestReadPayloadGrowsWithWhatArrives checks that a peer announcing a
+// large frame makes the reader hold no more than payloadGrowth times what
+// it sent (beyond the first step).
+func TestReadPayloadGrowsWithWhatArrives(t *testing.T) {
+	sent := make([]byte, 100<<10)
+	got, err := readPayload(bytes.NewReader(sent), MaxFrameSize)
+	if !errors.Is(err, io.ErrUnexpectedEOF) || len(got) != len(sent) {
+		t.Fatalf("readPayload = %d bytes, %v; want %d and an unexpected EOF", len(got), err, len(sent))
+	}
+	if limit := payloadGrowth * len(sent); cap(got) > limit {
+		t.Errorf("buffer of %d bytes after %d received, want at most %d", cap(got), len(sent), limit)
 	}
 }
