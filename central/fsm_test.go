@@ -373,3 +373,61 @@ func TestChangesBoundedInBytes(t *testing.T) {
 		t.Fatalf("pages of 1 MB records = %v, want several of at most ~4 MB", pages)
 	}
 }
+
+// TestChangesInSequenceOrder: the feed gives the records in the order of
+// their last change, whatever the order of their ids (the reader follows
+// the records bucket when the next change is the next id, and seeks
+// otherwise): ids made in order, out of order, changed again, deleted.
+func TestChangesInSequenceOrder(t *testing.T) {
+	f := newTestFSM(t)
+	var cmds []record.Command
+	for i := range 20 {
+		cmds = append(cmds, putCmd("central", "P", fmt.Sprintf("r%02d", i), "", fmt.Sprintf("v%d", i), 1000))
+	}
+	for _, i := range []int{31, 25, 38, 22} { // out of id order
+		cmds = append(cmds, putCmd("central", "P", fmt.Sprintf("r%02d", i), "", fmt.Sprintf("v%d", i), 1000))
+	}
+	cmds = append(cmds,
+		putCmd("central", "P", "r03", "", "v3 again", 1000),
+		delCmd("P", "r07", 1000),
+		putCmd("central", "P", "r04", "", "v4 again", 1000),
+		putCmd("central", "P", "r05", "", "v5 again", 1000),
+	)
+	for _, c := range cmds {
+		applyAll(t, f, exec(c))
+	}
+	want := []string{"r00", "r01", "r02", "r06", "r08", "r09", "r10", "r11", "r12", "r13", "r14", "r15",
+		"r16", "r17", "r18", "r19", "r31", "r25", "r38", "r22", "r03", "r07", "r04", "r05"}
+	for _, limit := range []int{1, 3, 7, 1000} {
+		var got []string
+		var since uint64
+		for {
+			var recs []record.Record
+			var last uint64
+			f.view(func(r reader) error {
+				var err error
+				recs, last, err = r.changes("P", since, limit)
+				if err != nil {
+					t.Fatalf("changes(P, %d, %d) = %v", since, limit, err)
+				}
+				return nil
+			})
+			if len(recs) == 0 {
+				break
+			}
+			for _, rec := range recs {
+				got = append(got, rec.ID)
+				if rec.ID == "r07" != rec.Deleted {
+					t.Errorf("record %s deleted = %v", rec.ID, rec.Deleted)
+				}
+				if rec.ID == "r04" && valueOf(t, rec) != "v4 again" {
+					t.Errorf("record r04 = %q, want its last value", valueOf(t, rec))
+				}
+			}
+			since = last
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("pages of %d: feed %v, want %v", limit, got, want)
+		}
+	}
+}

@@ -450,7 +450,11 @@ func (r reader) changes(partition string, since uint64, limit int) ([]record.Rec
 	if since >= head {
 		return nil, since, nil
 	}
-	recs := p.Bucket(subRecords)
+	// Records made one after the other are next to each other in the
+	// records too (ids are UUIDv7): the record after the one just read is
+	// tried before a seek from the root.
+	recs := p.Bucket(subRecords).Cursor()
+	var rk []byte
 	var out []record.Record
 	size := 0
 	c := p.Bucket(subSeq).Cursor()
@@ -458,7 +462,16 @@ func (r reader) changes(partition string, since uint64, limit int) ([]record.Rec
 		if len(out) == limit || size >= changesBytes {
 			return out, out[len(out)-1].Seq, nil
 		}
-		v := recs.Get(id)
+		var v []byte
+		if rk != nil {
+			rk, v = recs.Next()
+		}
+		if rk == nil || !bytes.Equal(rk, id) {
+			rk, v = recs.Seek(id)
+		}
+		if !bytes.Equal(rk, id) {
+			v = nil
+		}
 		if v == nil {
 			return nil, 0, fmt.Errorf("changes %s: seq %d names missing record %q: %w", partition, u64(k), id, ErrCorrupt)
 		}
