@@ -16,7 +16,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -383,7 +382,7 @@ func compactSealed(db *bolt.DB, path string) (*bolt.DB, error) {
 	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return db, err
 	}
-	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: 5 * time.Second, FreelistType: bolt.FreelistMapType})
+	dst, err := bolt.Open(tmp, 0o600, boltOptions())
 	if err != nil {
 		return db, err
 	}
@@ -407,7 +406,7 @@ func compactSealed(db *bolt.DB, path string) (*bolt.DB, error) {
 	if err := durable.SyncDir(filepath.Dir(path)); err != nil {
 		return nil, err
 	}
-	return bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, FreelistType: bolt.FreelistMapType})
+	return bolt.Open(path, 0o600, boltOptions())
 }
 
 // indexKey is the key of bucketKeys for a record's unique key in a sealed

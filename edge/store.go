@@ -116,10 +116,7 @@ func OpenWith(path, uai string, exec record.Executor, opts Options) (*Store, err
 	if exec == nil {
 		return nil, errors.New("edge: open store: Exec is required")
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:      5 * time.Second, // another process holding the file is an error, not a hang
-		FreelistType: bolt.FreelistMapType,
-	})
+	db, err := bolt.Open(path, 0o600, boltOptions())
 	if err != nil {
 		return nil, fmt.Errorf("edge: open %s: %w", path, err)
 	}
@@ -498,6 +495,21 @@ func newReader(tx *bolt.Tx, idx record.Indexer, sl *sealer) *reader {
 	}
 	return r
 }
+
+// boltOptions are the options of every bbolt file of an edge's store.
+// Another process holding the file is an error, not a hang. A new file
+// gets pages of storePageSize (an existing one keeps its own).
+func boltOptions() *bolt.Options {
+	return &bolt.Options{Timeout: 5 * time.Second, FreelistType: bolt.FreelistMapType, PageSize: storePageSize}
+}
+
+// storePageSize is the page size of a new store file. The edge writes
+// central's feed in pages of thousands of records appended at the end of
+// their buckets: pages of 16 KiB rather than the system's 4 KiB make a
+// quarter of the B-tree pages to allocate, spill and write (bbolt writes
+// each with a pwrite of its own), and catch-up ~12 % faster
+// (BenchmarkCatchUpVsJetStream, docs/benchmarks.md).
+const storePageSize = 16 << 10
 
 // appendFill is the fill factor of the buckets keyed by time-ordered ids
 // (after a prefix).
