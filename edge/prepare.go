@@ -3,9 +3,11 @@ package edge
 import (
 	"bytes"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	"atrium/record"
+	"atrium/replication"
 )
 
 // Preparing the writes of records.
@@ -192,4 +194,77 @@ func (pp *pagePrep) nextItem() *prepared {
 func (pp *pagePrep) stop() {
 	pp.quit.Store(true)
 	<-pp.done
+}
+
+// Pages prepared ahead.
+//
+// While the sync client applies a page of a catch-up, the next page is
+// already on its way (replication: the client asks for it first); it calls
+// Prepare as soon as that page arrives, so that the page is prepared while
+// the page before is written and committed (the commit's fsync leaves a
+// core idle), and the transaction that writes it finds its records ready.
+
+var _ replication.Preparer = (*Store)(nil)
+
+// aheadPages is how many pages the store keeps prepared ahead: the page
+// being applied and the one after it.
+const aheadPages = 2
+
+// pagesAhead holds the pages prepared ahead of their transaction, newest
+// last.
+type pagesAhead struct {
+	mu    sync.Mutex
+	pages []*pagePrep
+}
+
+// Prepare starts preparing recs, a page of partition from central's feed,
+// before ApplyChanges is called with the same slice. A page never applied
+// is dropped when newer ones replace it, or when the store closes.
+func (s *Store) Prepare(partition string, recs []record.Record) {
+	if !s.holds(partition) || len(recs) == 0 {
+		return
+	}
+	s.ahead.add(startPrepare(s.idx, s.sealer, recs, nil))
+}
+
+func (a *pagesAhead) add(pp *pagePrep) {
+	a.mu.Lock()
+	a.pages = append(a.pages, pp)
+	var old *pagePrep
+	if len(a.pages) > aheadPages {
+		old = a.pages[0]
+		a.pages = slices.Delete(a.pages, 0, 1)
+	}
+	a.mu.Unlock()
+	if old != nil {
+		old.stop()
+	}
+}
+
+// take removes and returns the page prepared for recs (the same slice),
+// or nil.
+func (a *pagesAhead) take(recs []record.Record) *pagePrep {
+	if len(recs) == 0 {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for i, pp := range a.pages {
+		if len(pp.recs) == len(recs) && &pp.recs[0] == &recs[0] {
+			a.pages = slices.Delete(a.pages, i, i+1)
+			return pp
+		}
+	}
+	return nil
+}
+
+// drop stops and forgets every page prepared ahead.
+func (a *pagesAhead) drop() {
+	a.mu.Lock()
+	pages := a.pages
+	a.pages = nil
+	a.mu.Unlock()
+	for _, pp := range pages {
+		pp.stop()
+	}
 }

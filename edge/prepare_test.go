@@ -373,3 +373,44 @@ func TestSealRecord(t *testing.T) {
 		t.Errorf("sealRecord in a clear store = %q, want the encoding %q", got, want)
 	}
 }
+
+// TestPagesPreparedOnArrivalAsOneByOne: pages prepared as the sync client
+// does (each page as it arrives, the next one while the page before is
+// applied) store what records put one by one store; so do pages of which
+// more were prepared than the store keeps, and a page never prepared.
+func TestPagesPreparedOnArrivalAsOneByOne(t *testing.T) {
+	dir := t.TempDir()
+	ahead := openIndexed(t, filepath.Join(dir, "ahead.db"), wordsIndexer, "w1")
+	oneByOne := openIndexed(t, filepath.Join(dir, "one.db"), wordsIndexer, "w1")
+	defer oneByOne.Close()
+	pages := feedPages()
+	for _, p := range pages {
+		ahead.Prepare(testUAI, p) // three pages: the first is dropped
+	}
+	// A page of the same length and other bodies, prepared last: not
+	// taken for the first page, which is not the same slice.
+	decoy := slices.Clone(pages[0])
+	for i := range decoy {
+		decoy[i].Body = []byte("u:decoy")
+	}
+	ahead.Prepare(testUAI, decoy)
+	for i, page := range pages {
+		cp := uint64(100 * (i + 1))
+		if i+1 < len(pages) {
+			ahead.Prepare(testUAI, pages[i+1])
+		}
+		if err := ahead.ApplyChanges(testUAI, page, cp); err != nil {
+			t.Fatalf("ApplyChanges(page %d) = %v", i, err)
+		}
+		if err := applyOneByOne(oneByOne, testUAI, page, cp); err != nil {
+			t.Fatalf("applyOneByOne(page %d) = %v", i, err)
+		}
+		if diff := cmp.Diff(storedValues(t, oneByOne), storedValues(t, ahead)); diff != "" {
+			t.Errorf("after page %d, stored values (-one by one +prepared on arrival):\n%s", i, diff)
+		}
+	}
+	ahead.Prepare(testUAI, pages[0]) // never applied: Close drops it
+	if err := ahead.Close(); err != nil {
+		t.Fatalf("Close with a page prepared and not applied = %v", err)
+	}
+}

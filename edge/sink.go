@@ -103,7 +103,13 @@ func (s *Store) applyChanges(partition string, recs []record.Record, stubs []boo
 		if bodies != nil {
 			stubBody = func(i int) ([]byte, bool) { return bodies[i], isStub(i) }
 		}
-		pp := startPrepare(s.idx, s.sealer, recs, stubBody)
+		pp := s.ahead.take(recs) // prepared when the page arrived
+		if pp == nil || stubBody != nil {
+			if pp != nil {
+				pp.stop() // prepared without the stubs' bodies
+			}
+			pp = startPrepare(s.idx, s.sealer, recs, stubBody)
+		}
 		defer pp.stop()
 		rd.bufferDigests()              // written once, after the page (digest.go)
 		undo := newUndoTx(tx, s.sealer) // undo.go: central's versions settle local commands

@@ -70,6 +70,8 @@ type Store struct {
 	outboxLen int
 	outboxOps map[string]int // commands in the outbox by Op
 	changed   chan struct{}
+
+	ahead pagesAhead // pages of central's feed prepared before their transaction (prepare.go)
 }
 
 type submission struct {
@@ -276,6 +278,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closing)
 		<-s.loopDone
+		s.ahead.drop()
 		s.closeErr = s.db.Close()
 	})
 	return s.closeErr

@@ -55,6 +55,15 @@ type StubSink interface {
 	ApplyStubbed(partition string, recs []record.Record, stubs []bool, checkpoint uint64) (missing int, err error)
 }
 
+// Preparer is implemented by a Sink that can start on a page of the feed
+// before applying it: the work that follows from the records alone (the
+// edge's store: encoding, sealing, index terms, digests). The client calls
+// Prepare as soon as a page arrives, while it still applies the page
+// before, then passes the same slice to ApplyChanges.
+type Preparer interface {
+	Prepare(partition string, recs []record.Record)
+}
+
 // Client tuning.
 const (
 	pullLimit   = 5000
@@ -375,11 +384,15 @@ func (c *Client) pullLoop(ctx context.Context, cn *conn, partition string) error
 		stubs bool // the Pull took stubs
 	}
 	stubSink, takesStubs := c.takesStubs(cn, partition)
+	preparer, _ := c.cfg.Sink.(Preparer)
 	fetch := func(from uint64, stubs bool) chan pulled {
 		ch := make(chan pulled, 1) // the goroutine never blocks, even if the loop has returned
 		go func() {
 			resp, err := call(ctx, cn, &Pull{Partition: partition, Since: from, Limit: uint64(c.pullLimit()), WaitMillis: uint64(pullWait / time.Millisecond),
 				WantDigest: c.wantDigest(partition), Stubs: stubs}, pullWait+callTimeout)
+			if ch, ok := resp.(*Changes); ok && ch.Stubs == nil && preparer != nil {
+				preparer.Prepare(partition, ch.Records)
+			}
 			ch <- pulled{resp, err, stubs}
 		}()
 		return ch

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -313,4 +314,55 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name, uai string) float
 	}
 	t.Fatalf("metric %s{uai=%q} not found", name, uai)
 	return 0
+}
+
+// preparingSink is a fakeSink that counts the pages it was given to
+// prepare ahead, and the pages applied that had been prepared (the same
+// slice).
+type preparingSink struct {
+	*fakeSink
+	mu       sync.Mutex
+	prepared map[*record.Record]int // first record of each page prepared: its length
+	applied  int                    // pages applied
+	ahead    int                    // of them, prepared before
+}
+
+func (k *preparingSink) Prepare(p string, recs []record.Record) {
+	if len(recs) == 0 {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.prepared[&recs[0]] = len(recs)
+}
+
+func (k *preparingSink) ApplyChanges(p string, recs []record.Record, cp uint64) error {
+	if len(recs) > 0 {
+		k.mu.Lock()
+		k.applied++
+		if n, ok := k.prepared[&recs[0]]; ok && n == len(recs) {
+			k.ahead++
+		}
+		k.mu.Unlock()
+	}
+	return k.fakeSink.ApplyChanges(p, recs, cp)
+}
+
+// TestPagesPreparedBeforeApplied: a Sink that prepares is given each page
+// of a catch-up to prepare before the client applies that same page.
+func TestPagesPreparedBeforeApplied(t *testing.T) {
+	pki := newPKI(t)
+	src := newFakeSource()
+	for i := range 250 {
+		src.put(record.Record{Partition: uaiA, ID: fmt.Sprintf("news-%03d", i), Kind: "news", Body: []byte(`{}`)})
+	}
+	srv := startServer(t, pki, src)
+	sink := &preparingSink{fakeSink: newFakeSink(uaiA, 1000), prepared: map[*record.Record]int{}}
+	startClient(t, ClientConfig{UAI: uaiA, Servers: []string{srv.Addr().String()}, TLS: pki.edgeTLS(t, uaiA), Sink: sink, PullLimit: 100})
+	waitFor(t, "catch-up applied", 10*time.Second, func() bool { return sink.count(uaiA) == 250 })
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if sink.applied < 3 || sink.ahead != sink.applied {
+		t.Errorf("%d pages applied, %d of them prepared before; want at least 3, all prepared", sink.applied, sink.ahead)
+	}
 }
