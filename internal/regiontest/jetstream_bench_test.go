@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,6 +28,10 @@ import (
 // catchUpRecords is how many changed records each side catches up in
 // BenchmarkCatchUpVsJetStream.
 const catchUpRecords = 100_000
+
+// catchUpCPUProfile, when set, is where BenchmarkCatchUpVsJetStream writes a
+// CPU profile of Atrium's catch-up window alone (edge restart to head).
+var catchUpCPUProfile = flag.String("catchup.cpuprofile", "", "BenchmarkCatchUpVsJetStream: write a CPU profile of Atrium's catch-up window to this file")
 
 // catchUpPoll is how often both sides are polled for the end of a catch-up.
 const catchUpPoll = 10 * time.Millisecond
@@ -112,6 +118,17 @@ func atriumReconnectCatchUp(b *testing.B, n int) (float64, int) {
 	}
 	size := messageRecordSize(b, r, 1000)
 
+	if *catchUpCPUProfile != "" {
+		f, err := os.Create(*catchUpCPUProfile)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cpu0 := cpuTime()
 	start := time.Now()
 	e := r.RestartEdge(lyceeA)
 	var connected time.Duration
@@ -126,6 +143,11 @@ func atriumReconnectCatchUp(b *testing.B, n int) (float64, int) {
 		return nil
 	})
 	elapsed := time.Since(start)
+	cpu := cpuTime() - cpu0
+	if *catchUpCPUProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	b.ReportMetric(cpu.Seconds(), "atrium-cpu-s")
 	b.ReportMetric(connected.Seconds(), "atrium-connect-s")
 	b.ReportMetric(elapsed.Seconds(), "atrium-s")
 	return float64(last-before) / elapsed.Seconds(), size
