@@ -265,3 +265,35 @@ func TestReadPayloadGrowsWithWhatArrives(t *testing.T) {
 		t.Errorf("buffer of %d bytes after %d received, want at most %d", cap(got), len(sent), limit)
 	}
 }
+
+// TestReadFrameBodiesStayApart: the bodies of a page read by ReadFrame
+// point into the frame's buffer, each capped at its own end: appending to
+// one does not write over the next; an empty body decodes to nil, as
+// DecodeFrame gives it.
+func TestReadFrameBodiesStayApart(t *testing.T) {
+	m := &Changes{Partition: "0130040Y", Last: 3, Records: []record.Record{
+		{Partition: "0130040Y", ID: "a", Kind: "news", Body: []byte(`{"a":1}`), Seq: 1},
+		{Partition: "0130040Y", ID: "b", Kind: "news", Body: []byte(`{"b":2}`), Seq: 2},
+		{Partition: "0130040Y", ID: "c", Kind: "news", Seq: 3},
+	}}
+	b := encodeAll(t, []Message{m})
+	got, err := ReadFrame(bufio.NewReader(bytes.NewReader(b)))
+	if err != nil {
+		t.Fatalf("ReadFrame = %v", err)
+	}
+	recs := got.(*Changes).Records
+	_ = append(recs[0].Body, "XXXXXXXX"...)
+	if string(recs[1].Body) != `{"b":2}` {
+		t.Errorf("second body = %q after appending to the first, want {\"b\":2}", recs[1].Body)
+	}
+	if recs[2].Body != nil {
+		t.Errorf("empty body = %#v, want nil", recs[2].Body)
+	}
+	decoded, _, err := DecodeFrame(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(decoded, got); diff != "" {
+		t.Errorf("ReadFrame and DecodeFrame differ (-DecodeFrame +ReadFrame):\n%s", diff)
+	}
+}
