@@ -93,18 +93,9 @@ func ctlCommands() []ctlCommand {
 				if err != nil {
 					return err
 				}
-				progress := func(p importer.Progress) {
-					if *imp.quiet {
-						return
-					}
-					switch p.Stage {
-					case "write":
-						fmt.Fprintf(os.Stderr, "%s: written %d/%d commands\n", p.Academie, p.Done, p.Total)
-					case "read":
-						fmt.Fprintf(os.Stderr, "%s: read %d persons and structures (%s)\n", p.Academie, p.Done, p.File)
-					default:
-						fmt.Fprintf(os.Stderr, "%s: %s (%d read)\n", p.Academie, p.Stage, p.Done)
-					}
+				var progress func(importer.Progress)
+				if !*imp.quiet {
+					progress = newImportProgress(os.Stderr).event
 				}
 				fmt.Fprintf(os.Stderr, "sending %d files from %s\n", len(paths), fs.Arg(0))
 				rep, err := c.ImportFiles(ctx, paths, *imp.dryRun, progress)
