@@ -195,6 +195,38 @@ func decodeStored(tx *bbolt.Tx, v []byte) (record.Record, error) {
 	return rec, nil
 }
 
+// chunkBodyLen is len(chunkBody(data)) for data of n bytes.
+func chunkBodyLen(n int) int {
+	return len(chunkPrefix) + base64.StdEncoding.EncodedLen(n) + len(chunkSuffix)
+}
+
+// decodeStoredOrHead is decodeStored, except that a reference to a blob
+// whose head bodiless accepts is returned without its body (nil), with the
+// length that body has (and ok): the blob's bytes are neither encoded nor
+// copied. A record stored whole is decoded whole.
+func decodeStoredOrHead(tx *bbolt.Tx, v []byte, bodiless func(record.Record) bool) (rec record.Record, bodyLen int, headOnly bool, err error) {
+	if !isBlobRef(v) {
+		rec, err = decodeRecord(v)
+		return rec, 0, false, err
+	}
+	hash, head, err := splitBlobRef(v)
+	if err != nil {
+		return record.Record{}, 0, false, err
+	}
+	if rec, err = decodeRecordHead(head); err != nil {
+		return record.Record{}, 0, false, err
+	}
+	data, err := blobData(tx, hash)
+	if err != nil {
+		return record.Record{}, 0, false, err
+	}
+	if bodiless(rec) {
+		return rec, chunkBodyLen(len(data)), true, nil
+	}
+	rec.Body = chunkBody(data)
+	return rec, 0, false, nil
+}
+
 // decodeStoredHead is decodeStored without the body (decodeRecordHead).
 func decodeStoredHead(v []byte) (record.Record, error) {
 	if !isBlobRef(v) {

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/hashicorp/raft"
 	"go.etcd.io/bbolt"
 
@@ -90,7 +91,7 @@ func dumpStore(t *testing.T, f *fsm, partitions ...string) storeDump {
 		Digest: map[string]record.Digest{}, Rebuilt: map[string]record.Digest{}}
 	err := f.view(func(r reader) error {
 		for _, p := range partitions {
-			recs, _, err := r.changes(p, 0, 1000)
+			recs, _, _, err := r.changes(p, 0, 1000, nil)
 			if err != nil {
 				return err
 			}
@@ -581,4 +582,69 @@ func userIDOf(c record.Command) string {
 	var u ent.User
 	json.Unmarshal(c.Args, &u)
 	return u.ID
+}
+
+// TestChangesLeaveOutStubbedBodies: a read of the feed for a pull that
+// sends stubs gives the chunks the predicate accepts without their body
+// (their length in left), everything else as a plain read gives it, and
+// fits more of those chunks in one page than a plain read does.
+func TestChangesLeaveOutStubbedBodies(t *testing.T) {
+	f := newBlobFSM(t, false)
+	const p = "0130040Y"
+	var recs []record.Record
+	for i := range 8 {
+		recs = append(recs, chunkRec(p, randomData(uint64(i), 1<<20)))
+	}
+	recs = append(recs, record.Record{Partition: p, ID: "item-1", Kind: "item", Body: []byte(`{"n":1}`)})
+	err := f.db.Update(func(tx *bbolt.Tx) error {
+		st := newTxState(tx)
+		st.idx = f.index.terms
+		for i, r := range recs {
+			// Seven chunks uploaded at the lycée's edge (they go back
+			// there as stubs), one at central.
+			w := &writer{reader: reader{tx: tx, st: st}, cmd: record.Command{Time: 1000}, fromEdge: i < 7}
+			if err := w.Put(r); err != nil {
+				return err
+			}
+		}
+		return st.flush()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	edgeMade := func(r record.Record) bool { return r.Kind == chunkKind && r.Version.Edge > 0 }
+
+	var whole, stubbed []record.Record
+	var left []int
+	var lastWhole, lastStubbed uint64
+	f.view(func(r reader) error {
+		var err error
+		if whole, lastWhole, _, err = r.changes(p, 0, 1000, nil); err != nil {
+			t.Fatal(err)
+		}
+		if stubbed, lastStubbed, left, err = r.changes(p, 0, 1000, edgeMade); err != nil {
+			t.Fatal(err)
+		}
+		return nil
+	})
+	if len(whole) >= len(recs) {
+		t.Errorf("plain read of 8 MB of chunks: %d records in one page, want it cut at ~4 MB", len(whole))
+	}
+	if len(stubbed) != len(recs) || lastStubbed <= lastWhole || len(left) != len(stubbed) {
+		t.Fatalf("read leaving out 4 MB of bodies = %d records (last %d), %d lengths; want all %d in one page", len(stubbed), lastStubbed, len(left), len(recs))
+	}
+	for i, got := range stubbed {
+		want := recs[i]
+		if i < 7 {
+			if got.Body != nil || left[i] != len(want.Body) {
+				t.Errorf("record %d (made at the edge): body of %d bytes, left %d; want none, left %d", i, len(got.Body), left[i], len(want.Body))
+			}
+			want.Body = nil
+		} else if left[i] != 0 {
+			t.Errorf("record %d: left %d, want 0 (sent whole)", i, left[i])
+		}
+		if diff := cmp.Diff(want, got, bytesEqual, cmpopts.IgnoreFields(record.Record{}, "Seq", "Version")); diff != "" {
+			t.Errorf("record %d (-want +got):\n%s", i, diff)
+		}
+	}
 }

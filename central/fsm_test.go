@@ -85,7 +85,7 @@ func TestPutVersionsAndFeed(t *testing.T) {
 	var feed []string
 	var last uint64
 	f.view(func(r reader) error {
-		recs, l, err := r.changes("P", 0, 10)
+		recs, l, _, err := r.changes("P", 0, 10, nil)
 		for _, rec := range recs {
 			feed = append(feed, rec.ID)
 		}
@@ -96,11 +96,11 @@ func TestPutVersionsAndFeed(t *testing.T) {
 		t.Errorf("changes(P, 0) = %v last %d, want [b a] last 4 (-want +got):\n%s", feed, last, diff)
 	}
 	f.view(func(r reader) error {
-		recs, l, _ := r.changes("P", 0, 1)
+		recs, l, _, _ := r.changes("P", 0, 1, nil)
 		if len(recs) != 1 || l != 2 {
 			t.Errorf("changes(P, 0, limit 1) = %d records last %d, want 1 record last 2", len(recs), l)
 		}
-		recs, l, _ = r.changes("P", 4, 10)
+		recs, l, _, _ = r.changes("P", 4, 10, nil)
 		if len(recs) != 0 || l != 4 {
 			t.Errorf("changes(P, 4) = %d records last %d, want none, last 4", len(recs), l)
 		}
@@ -360,7 +360,7 @@ func TestChangesBoundedInBytes(t *testing.T) {
 	var pages []int
 	for since < 10 {
 		f.view(func(r reader) error {
-			recs, last, err := r.changes("P", since, 1000)
+			recs, last, _, err := r.changes("P", since, 1000, nil)
 			if err != nil || len(recs) == 0 {
 				t.Fatalf("changes(P, %d) = %d records, %v; want more", since, len(recs), err)
 			}
@@ -406,7 +406,7 @@ func TestChangesInSequenceOrder(t *testing.T) {
 			var last uint64
 			f.view(func(r reader) error {
 				var err error
-				recs, last, err = r.changes("P", since, limit)
+				recs, last, _, err = r.changes("P", since, limit, nil)
 				if err != nil {
 					t.Fatalf("changes(P, %d, %d) = %v", since, limit, err)
 				}

@@ -26,7 +26,7 @@ func purge(cutoff int64, limit uint64) entry {
 func feedState(t *testing.T, f *fsm, partition string) (ids []string, floor uint64, d record.Digest) {
 	t.Helper()
 	err := f.view(func(r reader) error {
-		recs, _, err := r.changes(partition, 0, 1<<20)
+		recs, _, _, err := r.changes(partition, 0, 1<<20, nil)
 		if err != nil {
 			return err
 		}

@@ -584,10 +584,27 @@ func (n *Node) Changes(partition string, since uint64, limit int) ([]record.Reco
 	var last uint64
 	err := n.fsm.view(func(r reader) error {
 		var err error
-		recs, last, err = r.changes(partition, since, limit)
+		recs, last, _, err = r.changes(partition, since, limit, nil)
 		return err
 	})
 	return recs, last, err
+}
+
+// ChangesStubbed is Changes for a pull whose answer sends as stubs the
+// records stub accepts: those of them that central keeps as references
+// to a blob (the chunks of files) come without their body, which is not
+// read. left[i] is the length of the body left out of recs[i] (nil when
+// none was).
+func (n *Node) ChangesStubbed(partition string, since uint64, limit int, stub func(record.Record) bool) (recs []record.Record, last uint64, left []int, err error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	err = n.fsm.view(func(r reader) error {
+		var err error
+		recs, last, left, err = r.changes(partition, since, limit, stub)
+		return err
+	})
+	return recs, last, left, err
 }
 
 // LastSeq returns the partition's latest sequence number on this node.

@@ -441,26 +441,30 @@ const changesBytes = 4 << 20
 // changes returns up to limit records of partition changed after since, in
 // sequence order, and the checkpoint reached: the last record's sequence
 // number, or the partition's last sequence number when the read reached it.
-func (r reader) changes(partition string, since uint64, limit int) ([]record.Record, uint64, error) {
+// With bodiless, a chunk stored as a reference to a blob whose head it
+// accepts comes without its body (the sync server sends it as a stub): its
+// blob is not read, and the page's size counts its head only. left[i] is
+// then the length of the body left out of out[i] (left is nil when none
+// was).
+func (r reader) changes(partition string, since uint64, limit int, bodiless func(record.Record) bool) (out []record.Record, last uint64, left []int, err error) {
 	p := r.part(partition)
 	if p == nil {
-		return nil, since, nil
+		return nil, since, nil, nil
 	}
 	head := u64(p.Get(keyLast))
 	if since >= head {
-		return nil, since, nil
+		return nil, since, nil, nil
 	}
 	// Records made one after the other are next to each other in the
 	// records too (ids are UUIDv7): the record after the one just read is
 	// tried before a seek from the root.
 	recs := p.Bucket(subRecords).Cursor()
 	var rk []byte
-	var out []record.Record
 	size := 0
 	c := p.Bucket(subSeq).Cursor()
 	for k, id := c.Seek(be(since + 1)); k != nil; k, id = c.Next() {
 		if len(out) == limit || size >= changesBytes {
-			return out, out[len(out)-1].Seq, nil
+			return out, out[len(out)-1].Seq, left, nil
 		}
 		var v []byte
 		if rk != nil {
@@ -473,16 +477,35 @@ func (r reader) changes(partition string, since uint64, limit int) ([]record.Rec
 			v = nil
 		}
 		if v == nil {
-			return nil, 0, fmt.Errorf("changes %s: seq %d names missing record %q: %w", partition, u64(k), id, ErrCorrupt)
+			return nil, 0, nil, fmt.Errorf("changes %s: seq %d names missing record %q: %w", partition, u64(k), id, ErrCorrupt)
+		}
+		if bodiless != nil {
+			rec, n, headOnly, err := decodeStoredOrHead(r.tx, v, bodiless)
+			if err != nil {
+				return nil, 0, nil, fmt.Errorf("changes %s: %w", partition, err)
+			}
+			if headOnly {
+				if left == nil {
+					left = make([]int, len(out), limit)
+				}
+				size += len(v)
+			} else {
+				size += wholeSize(v, rec)
+			}
+			if left != nil {
+				left = append(left, n)
+			}
+			out = append(out, rec)
+			continue
 		}
 		rec, err := decodeStored(r.tx, v)
 		if err != nil {
-			return nil, 0, fmt.Errorf("changes %s: %w", partition, err)
+			return nil, 0, nil, fmt.Errorf("changes %s: %w", partition, err)
 		}
 		size += wholeSize(v, rec)
 		out = append(out, rec)
 	}
-	return out, head, nil
+	return out, head, left, nil
 }
 
 func (r reader) lastSeq(partition string) uint64 {

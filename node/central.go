@@ -438,3 +438,5 @@ func starting(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Retry-After", "1")
 	http.Error(w, "Atrium démarre : réessayez dans un instant.", http.StatusServiceUnavailable)
 }
+
+var _ replication.StubSource = (*central.Node)(nil)

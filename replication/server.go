@@ -35,6 +35,18 @@ type Source interface {
 	HighWater(uai string, epoch uint64) (uint64, error)
 }
 
+// StubSource is implemented by a Source that can leave out the bodies of
+// the records a Pull that takes stubs sends as stubs (ServerConfig.Stub),
+// instead of reading them: central keeps the chunks of files once per
+// content, and an edge catching up on its own uploads would have it read
+// and encode every chunk for nothing. ChangesStubbed is Changes where the
+// records stub accepts may come without their body; left[i] is the length
+// of the body left out of recs[i] (left is nil when none was). The pages
+// it returns are bounded by what is read, so more stubs fit in one.
+type StubSource interface {
+	ChangesStubbed(partition string, since uint64, limit int, stub func(record.Record) bool) (recs []record.Record, last uint64, left []int, err error)
+}
+
 // LastSeqer is implemented by a Source that can say cheaply the latest
 // sequence number of a partition; the server then reports exact lag.
 // Without it, lag is measured against the newest sequence the server has
@@ -495,7 +507,7 @@ func (s *Server) pull(ctx context.Context, st *stream, sess session, p *Pull) Me
 	defer timer.Stop()
 	for {
 		changed := s.cfg.Source.Changed() // before reading, so no change is missed
-		recs, last, err := s.cfg.Source.Changes(p.Partition, p.Since, limit)
+		recs, last, left, err := s.read(sess.uai, p, limit)
 		if err != nil {
 			s.log.Error("read changes", "partition", p.Partition, "err", err)
 			return &Error{Code: CodeInternal, Message: "changes unavailable"}
@@ -507,7 +519,7 @@ func (s *Server) pull(ctx context.Context, st *stream, sess session, p *Pull) Me
 			return e
 		}
 		if last > p.Since || wait == 0 {
-			c := s.changes(sess.uai, p, recs, last, len(recs) >= limit)
+			c := s.changes(sess.uai, p, recs, left, last, len(recs) >= limit)
 			s.attachDigest(sess.uai, p, c) // digest.go
 			answered = c
 			return c
@@ -524,14 +536,34 @@ func (s *Server) pull(ctx context.Context, st *stream, sess session, p *Pull) Me
 	}
 }
 
+// takesStubs reports whether the answer to p, a Pull of edge uai, sends
+// stubs.
+func (s *Server) takesStubs(uai string, p *Pull) bool {
+	return p.Stubs && p.Partition == uai && s.cfg.Stub != nil
+}
+
+// read reads the changes p asks for, without the bodies of what will go
+// as stubs when the Source can leave them out (StubSource).
+func (s *Server) read(uai string, p *Pull, limit int) ([]record.Record, uint64, []int, error) {
+	if ss, ok := s.cfg.Source.(StubSource); ok && s.takesStubs(uai, p) {
+		return ss.ChangesStubbed(p.Partition, p.Since, limit, func(r record.Record) bool {
+			return !r.Deleted && s.cfg.Stub(uai, r)
+		})
+	}
+	recs, last, err := s.cfg.Source.Changes(p.Partition, p.Since, limit)
+	return recs, last, nil, err
+}
+
 // changes builds the answer to a Pull from what the Source returned:
 // records the edge may not hold are left out (the checkpoint still moves
 // past them), those it holds already go as stubs when the Pull takes them
 // (ServerConfig.Stub), and a frame that grows too large is cut, with More
 // set.
-func (s *Server) changes(uai string, p *Pull, recs []record.Record, last uint64, more bool) *Changes {
+// left[i], when left is not nil, is the length of the body the Source left
+// out of recs[i] (StubSource).
+func (s *Server) changes(uai string, p *Pull, recs []record.Record, left []int, last uint64, more bool) *Changes {
 	c := &Changes{Partition: p.Partition, Last: last, More: more}
-	stubs := p.Stubs && p.Partition == uai && s.cfg.Stub != nil
+	stubs := s.takesStubs(uai, p)
 	size, stubbed, saved := 0, 0, 0
 	for i := range recs {
 		r := &recs[i]
@@ -551,6 +583,9 @@ func (s *Server) changes(uai string, p *Pull, recs []record.Record, last uint64,
 			c.Stubs = append(c.Stubs, true)
 			stubbed++
 			saved += len(rec.Body)
+			if left != nil {
+				saved += left[i]
+			}
 			rec.Body = nil
 		} else if c.Stubs != nil {
 			c.Stubs = append(c.Stubs, false)

@@ -18,7 +18,7 @@ func TestChangesCutAtFrameSize(t *testing.T) {
 		{Partition: uaiA, ID: "2", Seq: 2, Body: big},
 		{Partition: uaiA, ID: "3", Seq: 3, Body: big},
 	}
-	c := s.changes(uaiA, &Pull{Partition: uaiA}, recs, 3, false)
+	c := s.changes(uaiA, &Pull{Partition: uaiA}, recs, nil, 3, false)
 	if len(c.Records) != 2 || c.Last != 2 || !c.More {
 		t.Errorf("changes of 3×3 MiB = %d records, last %d, more %v; want 2, 2, true", len(c.Records), c.Last, c.More)
 	}
@@ -34,7 +34,7 @@ func TestChangesFilteredAdvanceCheckpoint(t *testing.T) {
 		{Partition: record.Region, ID: "n", Kind: "news", Seq: 4},
 		{Partition: record.Region, ID: "u", Kind: "user", Seq: 5},
 	}
-	c := s.changes(uaiA, &Pull{Partition: record.Region, Since: 3}, recs, 5, false)
+	c := s.changes(uaiA, &Pull{Partition: record.Region, Since: 3}, recs, nil, 5, false)
 	if len(c.Records) != 1 || c.Records[0].ID != "n" || c.Last != 5 {
 		t.Errorf("changes = %+v, want only the news and last 5", c)
 	}

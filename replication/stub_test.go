@@ -3,7 +3,9 @@ package replication
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -135,7 +137,7 @@ func TestServerStubsOnlyWhatItMay(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &Server{cfg: ServerConfig{Visible: func(string, record.Record) bool { return true }, Stub: tc.stub},
 				m: newServerMetrics(), edges: map[string]*edgeState{}, heads: map[string]uint64{}}
-			c := s.changes(uaiA, &tc.pull, tc.recs, 9, false)
+			c := s.changes(uaiA, &tc.pull, tc.recs, nil, 9, false)
 			if !slices.Equal(c.Stubs, tc.stubs) {
 				t.Fatalf("changes(%+v).Stubs = %v, want %v", tc.pull, c.Stubs, tc.stubs)
 			}
@@ -209,12 +211,23 @@ type stubRegion struct {
 
 func newStubRegion(t *testing.T, pki *testPKI, alpn []string) *stubRegion {
 	t.Helper()
+	return newStubRegionWith(t, pki, alpn, nil)
+}
+
+// newStubRegionWith is newStubRegion with the server reading through
+// wrap(src) when wrap is not nil.
+func newStubRegionWith(t *testing.T, pki *testPKI, alpn []string, wrap func(*fakeSource) Source) *stubRegion {
+	t.Helper()
 	src := newFakeSource()
 	r := &stubRegion{src: src, reg: prometheus.NewRegistry()}
 	r.upload = src.put(record.Record{Partition: uaiA, ID: "chunk-1", Kind: "file.chunk", Version: record.Version{Edge: 1}, Body: bytes.Repeat([]byte("v"), 200_000)})
 	r.news = src.put(record.Record{Partition: uaiA, ID: "news-1", Kind: "news", Body: []byte(`{}`)})
 	r.other = src.put(record.Record{Partition: uaiA, ID: "chunk-2", Kind: "file.chunk", Body: []byte(`{"data":"AAAA"}`)})
-	srv, err := NewServer(ServerConfig{Addr: "127.0.0.1:0", TLS: pki.serverTLS(), Source: src, UAIOf: appliance.EdgeUAI,
+	var source Source = src
+	if wrap != nil {
+		source = wrap(src)
+	}
+	srv, err := NewServer(ServerConfig{Addr: "127.0.0.1:0", TLS: pki.serverTLS(), Source: source, UAIOf: appliance.EdgeUAI,
 		Visible: visibleNoUsers, Registerer: r.reg, Stub: chunkStub, alpn: alpn})
 	if err != nil {
 		t.Fatal(err)
@@ -350,4 +363,86 @@ func counters(t *testing.T, g prometheus.Gatherer) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// bodilessSource is a fakeSource that leaves out the bodies of the records
+// a stubbed pull's predicate accepts (StubSource), as central does for the
+// chunks it keeps as blobs, and counts its reads of each kind.
+type bodilessSource struct {
+	*fakeSource
+	mu             sync.Mutex
+	stubbed, plain int
+}
+
+func (s *bodilessSource) Changes(partition string, since uint64, limit int) ([]record.Record, uint64, error) {
+	s.mu.Lock()
+	s.plain++
+	s.mu.Unlock()
+	return s.fakeSource.Changes(partition, since, limit)
+}
+
+func (s *bodilessSource) ChangesStubbed(partition string, since uint64, limit int, stub func(record.Record) bool) ([]record.Record, uint64, []int, error) {
+	s.mu.Lock()
+	s.stubbed++
+	s.mu.Unlock()
+	recs, last, err := s.fakeSource.Changes(partition, since, limit)
+	left := make([]int, len(recs))
+	for i := range recs {
+		if stub(recs[i]) {
+			left[i] = len(recs[i].Body)
+			recs[i].Body = nil
+		}
+	}
+	return recs, last, left, err
+}
+
+// TestStubsFromABodilessSource: a Source that leaves out the bodies of
+// what goes as stubs serves the edge its feed as well: an edge holding its
+// upload gets central's record whole and the bytes left out are counted;
+// an edge that lacks it pulls the page again, read whole.
+func TestStubsFromABodilessSource(t *testing.T) {
+	for _, holds := range []bool{true, false} {
+		t.Run(fmt.Sprintf("edge holds its upload=%v", holds), func(t *testing.T) {
+			pki := newPKI(t)
+			var bs *bodilessSource
+			region := newStubRegionWith(t, pki, nil, func(src *fakeSource) Source {
+				bs = &bodilessSource{fakeSource: src}
+				return bs
+			})
+			sink := &stubSink{fakeSink: newFakeSink(uaiA, 1000)}
+			if holds {
+				local := region.upload
+				local.Seq, local.Version = 0, record.Version{Edge: 1}
+				sink.keep(local)
+			}
+			startClient(t, ClientConfig{UAI: uaiA, Servers: []string{region.srv.Addr().String()}, TLS: pki.edgeTLS(t, uaiA), Sink: sink,
+				MinBackoff: 20 * time.Millisecond})
+			waitFor(t, "lycée A's feed applied", 10*time.Second, func() bool {
+				cp, _ := sink.Checkpoint(uaiA)
+				return cp == region.other.Seq
+			})
+			for _, want := range []record.Record{region.upload, region.news, region.other} {
+				got, ok := sink.get(uaiA, want.ID)
+				if diff := cmp.Diff(want, got); !ok || diff != "" {
+					t.Errorf("edge's %s (held %v) differs from central's (-central +edge):\n%s", want.ID, ok, diff)
+				}
+			}
+			bs.mu.Lock()
+			stubbed, plain := bs.stubbed, bs.plain
+			bs.mu.Unlock()
+			if stubbed == 0 {
+				t.Errorf("the server never read without bodies")
+			}
+			if !holds && plain == 0 {
+				t.Errorf("the page pulled again whole was not read whole")
+			}
+			wantSaved := 0.0
+			if holds {
+				wantSaved = float64(len(region.upload.Body))
+			}
+			if got := metricValue(t, region.reg, "atrium_replication_stub_body_bytes_total", uaiA); got < wantSaved {
+				t.Errorf("atrium_replication_stub_body_bytes_total = %v, want at least %v", got, wantSaved)
+			}
+		})
+	}
 }
