@@ -25,6 +25,9 @@
 // propose corrections of region resources and news (/ressources/{id}/proposer,
 // /actualites/{id}/proposer, /propositions), which Région staff apply or
 // discard at /region/propositions; the decision reaches the author at /avis.
+// The same through the JSON API (drafts_api.go: /api/v1/proposals,
+// /api/v1/region/proposals); Région staff's navigation shows
+// "Propositions (n)" while proposals wait, a count kept 15 s (pages.go).
 // The long lists (actualités, messagerie, cahier de textes, notes, absences)
 // show ent.DefaultPageLimit items, newest first, with a "Plus anciens" link
 // (?avant=<id>) in a <nav aria-label="Pagination">; the staff's absences

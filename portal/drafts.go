@@ -123,6 +123,7 @@ func draftArgs(r *http.Request, kind string) ent.DraftArgs {
 func (p *Portal) draftPost(w http.ResponseWriter, r *http.Request, s *session, kind string) {
 	a := draftArgs(r, kind)
 	d, err := p.cfg.Service.Propose(r.Context(), s.user, a)
+	p.nav.forgetProposalCount()
 	if err != nil {
 		code, msg := status(err)
 		if code == http.StatusInternalServerError || code == http.StatusNotFound || code == http.StatusForbidden ||
@@ -165,11 +166,13 @@ func (p *Portal) draftRead(w http.ResponseWriter, r *http.Request, s *session) {
 // draftPending lists, for Région staff, the pending proposals of every
 // lycée; ?fait= says which decision was just taken.
 func (p *Portal) draftPending(w http.ResponseWriter, r *http.Request, s *session) {
+	_, _, gen := p.nav.proposalCount()
 	ds, err := p.cfg.Service.PendingDrafts(r.Context(), s.user)
 	if err != nil {
 		p.fail(w, r, s, err)
 		return
 	}
+	p.nav.setProposalCount(gen, len(ds)) // the navigation counts what the page lists
 	pg := p.draftsPage(r, "Propositions des lycées", s)
 	pg.Pending = ds
 	switch r.URL.Query().Get("fait") {
@@ -218,7 +221,9 @@ func (p *Portal) draftDiscardPost(w http.ResponseWriter, r *http.Request, s *ses
 // refused by the rules (taken meanwhile, the item retired) shows the
 // proposal again with the reason.
 func (p *Portal) draftDecide(w http.ResponseWriter, r *http.Request, s *session, done string, decide func() error) {
-	if err := decide(); err != nil {
+	err := decide()
+	p.nav.forgetProposalCount()
+	if err != nil {
 		code, msg := status(err)
 		if code == http.StatusBadRequest || code == http.StatusConflict || code == http.StatusNotFound && ent.CanReviewDrafts(s.user) {
 			p.renderReview(w, r, s, code, msg)

@@ -2,6 +2,7 @@ package portal
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"html/template"
@@ -36,6 +37,10 @@ type view struct {
 	// UnreadNotices counts the user's unread refusal notices (two reads
 	// by id): the navigation's "Avis (n)".
 	UnreadNotices int
+	// PendingProposals counts, for Région staff, the lycées' proposals of
+	// modification waiting for a decision (what /region/propositions
+	// lists): the navigation's "Propositions (n)".
+	PendingProposals int
 
 	News     []ent.News
 	Item     ent.News
@@ -87,10 +92,54 @@ type navKey struct {
 }
 
 // navCache holds the navigation's fixed parts rendered for each navKey
-// met (a few dozen at most). Safe for concurrent use.
+// met (a few dozen at most), and the count of pending proposals Région
+// staff's navigation shows (pendingProposals). Safe for concurrent use.
 type navCache struct {
 	mu sync.RWMutex
 	m  map[navKey][2]template.HTML
+	// proposals is the count of pending proposals read at proposalsAt
+	// (zero: never); proposalsGen changes whenever a proposal or a
+	// decision goes through this portal, so that a count read before it
+	// is not kept.
+	proposals    int
+	proposalsAt  time.Time
+	proposalsGen uint64
+}
+
+// proposalCountTTL is how long the navigation's count of pending
+// proposals is kept. Counting reads every proposal of every lycée (ent
+// keeps no count; BenchmarkRegionNavCount, 300 lycées: 1.4 ms for 300
+// proposals, 16 ms for 3 000, 100 ms for 30 000), too much for every page
+// of Région staff. The proposals and decisions made through this portal, and
+// /region/propositions, read it afresh; a proposal sent by an edge or a
+// decision taken on another central node shows within this time.
+const proposalCountTTL = 15 * time.Second
+
+// proposalCount returns the kept count, whether it is fresh, and the
+// generation to give setProposalCount.
+func (c *navCache) proposalCount() (n int, fresh bool, gen uint64) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.proposals, !c.proposalsAt.IsZero() && time.Since(c.proposalsAt) < proposalCountTTL, c.proposalsGen
+}
+
+// setProposalCount keeps n, read after proposalCount returned gen, unless
+// a proposal or a decision went through since.
+func (c *navCache) setProposalCount(gen uint64, n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.proposalsGen == gen {
+		c.proposals, c.proposalsAt = n, time.Now()
+	}
+}
+
+// forgetProposalCount drops the kept count: a proposal or a decision just
+// went through this portal.
+func (c *navCache) forgetProposalCount() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.proposalsGen++
+	c.proposalsAt = time.Time{}
 }
 
 // navParts returns the navigation's fixed parts for k, rendered by
@@ -162,7 +211,27 @@ func (p *Portal) newView(r *http.Request, title string, s *session) *view {
 	var l ent.Lycee
 	l, v.UnreadNotices, _ = p.cfg.Service.PageInfo(r.Context(), u)
 	v.LyceeName, v.LyceeCity = l.Name, l.City
+	if v.Nav.Region {
+		v.PendingProposals = p.pendingProposals(r.Context(), u)
+	}
 	return v
+}
+
+// pendingProposals counts the proposals of modification waiting for
+// Région staff u (what /region/propositions lists), kept for
+// proposalCountTTL. A page renders without the count on a store error.
+func (p *Portal) pendingProposals(ctx context.Context, u ent.User) int {
+	n, fresh, gen := p.nav.proposalCount()
+	if fresh {
+		return n
+	}
+	ds, err := p.cfg.Service.PendingDrafts(ctx, u)
+	if err != nil {
+		p.log.Warn("count pending proposals", "err", err)
+		return 0
+	}
+	p.nav.setProposalCount(gen, len(ds))
+	return len(ds)
 }
 
 func pendingText(n int) string {
