@@ -237,6 +237,22 @@ func newStubRegionWith(t *testing.T, pki *testPKI, alpn []string, wrap func(*fak
 	return r
 }
 
+// checkSynced waits until sink applied lycée A's feed and checks that it
+// holds central's three records as they are.
+func (r *stubRegion) checkSynced(t *testing.T, sink *stubSink) {
+	t.Helper()
+	waitFor(t, "lycée A's feed applied", 10*time.Second, func() bool {
+		cp, _ := sink.Checkpoint(uaiA)
+		return cp == r.other.Seq
+	})
+	for _, want := range []record.Record{r.upload, r.news, r.other} {
+		got, ok := sink.get(uaiA, want.ID)
+		if diff := cmp.Diff(want, got); !ok || diff != "" {
+			t.Errorf("edge's %s (held %v) differs from central's (-central +edge):\n%s", want.ID, ok, diff)
+		}
+	}
+}
+
 // TestEdgeUploadNotSentBack: the edge's own chunk comes back as a stub,
 // completed from its copy; the edge holds central's record whole and
 // received a small part of its bytes.
@@ -252,16 +268,7 @@ func TestEdgeUploadNotSentBack(t *testing.T) {
 	startClient(t, ClientConfig{UAI: uaiA, Servers: []string{region.srv.Addr().String()}, TLS: pki.edgeTLS(t, uaiA), Sink: sink,
 		MinBackoff: 20 * time.Millisecond, WAN: wan, Registerer: creg})
 
-	waitFor(t, "lycée A's feed applied", 10*time.Second, func() bool {
-		cp, _ := sink.Checkpoint(uaiA)
-		return cp == region.other.Seq
-	})
-	for _, want := range []record.Record{region.upload, region.news, region.other} {
-		got, ok := sink.get(uaiA, want.ID)
-		if diff := cmp.Diff(want, got); !ok || diff != "" {
-			t.Errorf("edge's %s (held %v) differs from central's (-central +edge):\n%s", want.ID, ok, diff)
-		}
-	}
+	region.checkSynced(t, sink)
 	if got := wan.Received(); got >= uint64(len(region.upload.Body))/10 {
 		t.Errorf("edge received %d bytes for a feed whose upload weighs %d, want less than a tenth", got, len(region.upload.Body))
 	}
@@ -417,16 +424,7 @@ func TestStubsFromABodilessSource(t *testing.T) {
 			}
 			startClient(t, ClientConfig{UAI: uaiA, Servers: []string{region.srv.Addr().String()}, TLS: pki.edgeTLS(t, uaiA), Sink: sink,
 				MinBackoff: 20 * time.Millisecond})
-			waitFor(t, "lycée A's feed applied", 10*time.Second, func() bool {
-				cp, _ := sink.Checkpoint(uaiA)
-				return cp == region.other.Seq
-			})
-			for _, want := range []record.Record{region.upload, region.news, region.other} {
-				got, ok := sink.get(uaiA, want.ID)
-				if diff := cmp.Diff(want, got); !ok || diff != "" {
-					t.Errorf("edge's %s (held %v) differs from central's (-central +edge):\n%s", want.ID, ok, diff)
-				}
-			}
+			region.checkSynced(t, sink)
 			bs.mu.Lock()
 			stubbed, plain := bs.stubbed, bs.plain
 			bs.mu.Unlock()

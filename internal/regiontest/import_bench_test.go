@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"syscall"
@@ -100,6 +101,27 @@ func benchImport(b *testing.B, centrals int, paths []string) {
 		b.ReportMetric(float64(rep.Persons), "persons")
 		b.ReportMetric(cpu.Seconds(), "cpu-s")
 		b.StartTimer()
+	}
+}
+
+// startCPUProfile starts a CPU profile into path, when not empty, and
+// returns what stops it (a measured window's profile, without the setup).
+func startCPUProfile(b *testing.B, path string) (stop func()) {
+	b.Helper()
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
 	}
 }
 

@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -118,16 +117,7 @@ func atriumReconnectCatchUp(b *testing.B, n int) (float64, int) {
 	}
 	size := messageRecordSize(b, r, 1000)
 
-	if *catchUpCPUProfile != "" {
-		f, err := os.Create(*catchUpCPUProfile)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			b.Fatal(err)
-		}
-	}
+	stopProfile := startCPUProfile(b, *catchUpCPUProfile)
 	cpu0 := cpuTime()
 	start := time.Now()
 	e := r.RestartEdge(lyceeA)
@@ -144,9 +134,7 @@ func atriumReconnectCatchUp(b *testing.B, n int) (float64, int) {
 	})
 	elapsed := time.Since(start)
 	cpu := cpuTime() - cpu0
-	if *catchUpCPUProfile != "" {
-		pprof.StopCPUProfile()
-	}
+	stopProfile()
 	b.ReportMetric(cpu.Seconds(), "atrium-cpu-s")
 	b.ReportMetric(connected.Seconds(), "atrium-connect-s")
 	b.ReportMetric(elapsed.Seconds(), "atrium-s")

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -337,16 +335,7 @@ func BenchmarkEdgePages(b *testing.B) {
 		firstErr := make([]string, inflight)
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
-		if *pagesCPUProfile != "" {
-			f, err := os.Create(*pagesCPUProfile)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer f.Close()
-			if err := pprof.StartCPUProfile(f); err != nil {
-				b.Fatal(err)
-			}
-		}
+		stopProfile := startCPUProfile(b, *pagesCPUProfile)
 		cpu0 := cpuTime()
 		start := time.Now()
 		for i := range inflight {
@@ -384,9 +373,7 @@ func BenchmarkEdgePages(b *testing.B) {
 		wg.Wait()
 		elapsed := time.Since(start)
 		cpu := cpuTime() - cpu0
-		if *pagesCPUProfile != "" {
-			pprof.StopCPUProfile()
-		}
+		stopProfile()
 
 		var all []time.Duration
 		nerr := 0
