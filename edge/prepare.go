@@ -206,8 +206,9 @@ func (pp *pagePrep) stop() {
 
 var _ replication.Preparer = (*Store)(nil)
 
-// aheadPages is how many pages the store keeps prepared ahead: the page
-// being applied and the one after it.
+// aheadPages is how many pages the store keeps prepared ahead: each pull
+// loop (the lycée's partition, the region's) has one page waiting at most
+// while it applies the one before, which it has taken out already.
 const aheadPages = 2
 
 // pagesAhead holds the pages prepared ahead of their transaction, newest

@@ -390,8 +390,8 @@ func (c *Client) pullLoop(ctx context.Context, cn *conn, partition string) error
 		go func() {
 			resp, err := call(ctx, cn, &Pull{Partition: partition, Since: from, Limit: uint64(c.pullLimit()), WaitMillis: uint64(pullWait / time.Millisecond),
 				WantDigest: c.wantDigest(partition), Stubs: stubs}, pullWait+callTimeout)
-			if ch, ok := resp.(*Changes); ok && ch.Stubs == nil && preparer != nil {
-				preparer.Prepare(partition, ch.Records)
+			if page, ok := resp.(*Changes); ok && page.Stubs == nil && preparer != nil {
+				preparer.Prepare(partition, page.Records)
 			}
 			ch <- pulled{resp, err, stubs}
 		}()
