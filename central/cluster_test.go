@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"atrium/internal/metrictest"
 	"atrium/internal/ports"
 	"atrium/record"
 )
@@ -236,7 +237,7 @@ func TestCluster(t *testing.T) {
 		if len(ms) != 3 || leaders != 1 {
 			t.Errorf("Members() = %+v, want 3 with one leader", ms)
 		}
-		if got := metricValue(t, l.reg, "atrium_raft_state"); got != 2 {
+		if got := metrictest.Value(t, l.reg, "atrium_raft_state"); got != 2 {
 			t.Errorf("atrium_raft_state on leader = %v, want 2", got)
 		}
 	})
@@ -356,24 +357,4 @@ func TestCluster(t *testing.T) {
 			return failed
 		})
 	})
-}
-
-// metricValue is the value of the single-series gauge or counter name in reg.
-func metricValue(t testing.TB, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
-			m := mf.GetMetric()[0]
-			if c := m.GetCounter(); c != nil {
-				return c.GetValue()
-			}
-			return m.GetGauge().GetValue()
-		}
-	}
-	t.Fatalf("metric %s not found", name)
-	return 0
 }

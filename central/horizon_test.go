@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/raft"
 
+	"atrium/internal/metrictest"
 	"atrium/record"
 )
 
@@ -222,7 +223,7 @@ func TestPurgeLoopCluster(t *testing.T) {
 		if err != nil || len(recs) != 2 {
 			t.Errorf("%s: feed of P = %d records, %v; want the 2 live ones", name, len(recs), err)
 		}
-		if got := metricValue(t, n.reg, "atrium_central_tombstones_purged_total"); got != 3 {
+		if got := metrictest.Value(t, n.reg, "atrium_central_tombstones_purged_total"); got != 3 {
 			t.Errorf("%s: atrium_central_tombstones_purged_total = %v, want 3", name, got)
 		}
 		digests = append(digests, d)

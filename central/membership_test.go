@@ -11,6 +11,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"atrium/internal/metrictest"
 )
 
 // member returns what n's Members() says of name.
@@ -47,21 +49,8 @@ func raftConfig(t testing.TB, n *tnode) ([]raft.Server, uint64) {
 // membersGauge reads atrium_central_members{status=status}.
 func membersGauge(t testing.TB, reg *prometheus.Registry, status string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "atrium_central_members" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "status" && l.GetValue() == status {
-					return m.GetGauge().GetValue()
-				}
-			}
-		}
+	if v, ok := metrictest.Values(t, reg)["atrium_central_members{status="+status+"}"]; ok {
+		return v
 	}
 	return -1 // not exported (yet)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"go.etcd.io/bbolt"
 
+	"atrium/internal/metrictest"
 	"atrium/record"
 )
 
@@ -177,7 +178,7 @@ func TestRestartKeepsStateFile(t *testing.T) {
 		// waiting for the leader.
 		t.Errorf("CaughtUp() right after a restart that kept the state file = false, want true")
 	}
-	if got := metricValue(t, r.reg, "atrium_central_state_reused"); got != 1 {
+	if got := metrictest.Value(t, r.reg, "atrium_central_state_reused"); got != 1 {
 		t.Errorf("atrium_central_state_reused = %v, want 1", got)
 	}
 	c.checkSameState()
@@ -281,7 +282,7 @@ func TestRestartRebuildsStateFile(t *testing.T) {
 			if tt.reused {
 				want = 1
 			}
-			if got := metricValue(t, r.reg, "atrium_central_state_reused"); got != want {
+			if got := metrictest.Value(t, r.reg, "atrium_central_state_reused"); got != want {
 				t.Errorf("atrium_central_state_reused = %v, want %v", got, want)
 			}
 			c.checkSameState()

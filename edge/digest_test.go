@@ -7,6 +7,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"atrium/appliance"
+	"atrium/internal/metrictest"
 	"atrium/record"
 	"atrium/replication"
 )
@@ -178,24 +179,6 @@ func (c digestCentral) Digest(partition string) (record.Digest, uint64, error) {
 
 var _ replication.Digester = digestCentral{}
 
-// counters returns the counters of g by name.
-func counters(t *testing.T, g prometheus.Gatherer) map[string]float64 {
-	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, mf := range mfs {
-		for _, m := range mf.Metric {
-			if m.Counter != nil {
-				out[mf.GetName()] = m.Counter.GetValue()
-			}
-		}
-	}
-	return out
-}
-
 // TestCorruptedEdgeRepaired corrupts an edge's copy of its partition as a
 // bug in its store would (a record central never wrote, a body changed,
 // both through the store's own write path): the next sync detects it,
@@ -225,7 +208,7 @@ func TestCorruptedEdgeRepaired(t *testing.T) {
 	store := node.Store()
 
 	waitFor(t, "digest verified at seq 2", func() bool { return node.Status().Digest.VerifiedSeq == 2 })
-	if got := gauges(t, reg)["atrium_edge_digest_verified_seq"]; got != 2 {
+	if got := metrictest.Value(t, reg, "atrium_edge_digest_verified_seq"); got != 2 {
 		t.Errorf("atrium_edge_digest_verified_seq = %v, want 2", got)
 	}
 
@@ -257,9 +240,8 @@ func TestCorruptedEdgeRepaired(t *testing.T) {
 	if st.Mismatches != 1 {
 		t.Errorf("Status().Digest.Mismatches = %d, want 1", st.Mismatches)
 	}
-	c := counters(t, reg)
-	if c["atrium_edge_digest_mismatch_total"] != 1 || c["atrium_edge_digest_repairs_total"] != 1 {
-		t.Errorf("mismatch, repairs counters = %v, %v; want 1, 1", c["atrium_edge_digest_mismatch_total"], c["atrium_edge_digest_repairs_total"])
+	if mismatches, repairs := metrictest.Sum(t, reg, "atrium_edge_digest_mismatch_total"), metrictest.Sum(t, reg, "atrium_edge_digest_repairs_total"); mismatches != 1 || repairs != 1 {
+		t.Errorf("mismatch, repairs counters = %v, %v; want 1, 1", mismatches, repairs)
 	}
 	if _, ok := get(t, store, testUAI, bogus.ID); ok {
 		t.Errorf("the bogus record survived the repair")

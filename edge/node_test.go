@@ -15,6 +15,7 @@ import (
 
 	"atrium/appliance"
 	"atrium/appliance/appliancetest"
+	"atrium/internal/metrictest"
 	"atrium/record"
 	"atrium/replication"
 )
@@ -176,7 +177,7 @@ func TestNodeSyncsWithCentral(t *testing.T) {
 	if !node.Connected() || !node.Status().Connected {
 		t.Errorf("Connected = false while synced")
 	}
-	if got := gauges(t, reg)["atrium_edge_connected"]; got != 1 {
+	if got := metrictest.Value(t, reg, "atrium_edge_connected"); got != 1 {
 		t.Errorf("atrium_edge_connected = %v, want 1", got)
 	}
 
@@ -197,7 +198,7 @@ func TestNodeSyncsWithCentral(t *testing.T) {
 		"atrium_edge_checkpoint{partition=0130040Y}": 2,
 		"atrium_edge_checkpoint{partition=region}":   2,
 	}
-	got := gauges(t, reg)
+	got := metrictest.Values(t, reg)
 	for name, v := range want {
 		if g, ok := got[name]; !ok || g != v {
 			t.Errorf("metric %s = %v (present %v), want %v", name, g, ok, v)
@@ -208,28 +209,6 @@ func TestNodeSyncsWithCentral(t *testing.T) {
 	if err := store.Submit(t.Context(), putCmd(t, opPut, msg)); !errors.Is(err, ErrClosed) {
 		t.Errorf("Submit after Serve returned = %v, want ErrClosed", err)
 	}
-}
-
-// gauges returns the gauges of g by name{label=value}.
-func gauges(t *testing.T, g prometheus.Gatherer) map[string]float64 {
-	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, mf := range mfs {
-		for _, m := range mf.Metric {
-			name := mf.GetName()
-			for _, l := range m.Label {
-				name += "{" + l.GetName() + "=" + l.GetValue() + "}"
-			}
-			if m.Gauge != nil {
-				out[name] = m.Gauge.GetValue()
-			}
-		}
-	}
-	return out
 }
 
 func TestNewValidatesConfig(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"atrium/appliance"
+	"atrium/internal/metrictest"
 	"atrium/record"
 	"atrium/replication"
 )
@@ -175,8 +176,8 @@ func TestNodeUploadComesBackAsStub(t *testing.T) {
 	if recv := wan.Received(); recv > size/10 {
 		t.Errorf("edge received %d bytes while its %d-byte upload came back, want at most a tenth", recv, size)
 	}
-	if c := counters(t, reg); c["atrium_edge_stubs_applied_total"] != 1 || c["atrium_edge_stub_misses_total"] != 0 {
-		t.Errorf("stubs applied, misses = %v, %v; want 1, 0", c["atrium_edge_stubs_applied_total"], c["atrium_edge_stub_misses_total"])
+	if applied, misses := metrictest.Sum(t, reg, "atrium_edge_stubs_applied_total"), metrictest.Sum(t, reg, "atrium_edge_stub_misses_total"); applied != 1 || misses != 0 {
+		t.Errorf("stubs applied, misses = %v, %v; want 1, 0", applied, misses)
 	}
 
 	// Central holds a chunk of this edge's that it lost.
@@ -191,8 +192,8 @@ func TestNodeUploadComesBackAsStub(t *testing.T) {
 	if recv := wan.Received() - before; recv < size {
 		t.Errorf("edge received %d bytes for a chunk of %d it lacked, want it whole", recv, size)
 	}
-	if c := counters(t, reg); c["atrium_edge_stub_misses_total"] != 1 {
-		t.Errorf("stub misses = %v, want 1", c["atrium_edge_stub_misses_total"])
+	if misses := metrictest.Sum(t, reg, "atrium_edge_stub_misses_total"); misses != 1 {
+		t.Errorf("stub misses = %v, want 1", misses)
 	}
 	want, _, _ := central.Digest(testUAI)
 	if d, cp, _ := storeDigest(t, store, testUAI); d != want || cp != 2 {

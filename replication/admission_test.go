@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"atrium/appliance"
+	"atrium/internal/metrictest"
 	"atrium/record"
 )
 
@@ -175,16 +176,10 @@ func TestAdmissionParks(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(a.collectors()...)
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
 	want := map[string]float64{"atrium_replication_admission_busy_total": 1, "atrium_replication_admission_admitted": 1, "atrium_replication_admission_waiting": 1}
-	for _, mf := range mfs {
-		m := mf.GetMetric()[0]
-		got := m.GetCounter().GetValue() + m.GetGauge().GetValue()
-		if got != want[mf.GetName()] {
-			t.Errorf("%s = %v, want %v (busy: behind only; behind still in line)", mf.GetName(), got, want[mf.GetName()])
+	for name, got := range metrictest.Values(t, reg) {
+		if got != want[name] {
+			t.Errorf("%s = %v, want %v (busy: behind only; behind still in line)", name, got, want[name])
 		}
 	}
 }

@@ -11,8 +11,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
+	"atrium/internal/metrictest"
 	"atrium/record"
 )
 
@@ -199,31 +199,6 @@ func cutOff(t *testing.T, src *horizonSource, sink *snapSink) {
 	}
 }
 
-func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			var sum float64
-			for _, m := range mf.GetMetric() {
-				sum += valueOf(m)
-			}
-			return sum
-		}
-	}
-	return 0
-}
-
-func valueOf(m *dto.Metric) float64 {
-	if g := m.GetGauge(); g != nil {
-		return g.GetValue()
-	}
-	return m.GetCounter().GetValue()
-}
-
 func TestSnapshotAfterHorizon(t *testing.T) {
 	pki := newPKI(t)
 	src := newHorizonSource()
@@ -250,7 +225,7 @@ func TestSnapshotAfterHorizon(t *testing.T) {
 	if st.InProgress || st.ResumedFrom != 0 || st.Checkpoint != 12 || st.Records != 7 {
 		t.Errorf("snapshot status = %+v, want done, from 0, checkpoint 12, 7 records staged", st)
 	}
-	if got := counterValue(t, reg, "atrium_edge_snapshots_total"); got != 1 {
+	if got := metrictest.Sum(t, reg, "atrium_edge_snapshots_total"); got != 1 {
 		t.Errorf("atrium_edge_snapshots_total = %v, want 1", got)
 	}
 	// The pull from 6 was refused before any read; the snapshot pulled

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"atrium/appliance"
+	"atrium/internal/metrictest"
 	"atrium/record"
 )
 
@@ -272,14 +273,14 @@ func TestEdgeUploadNotSentBack(t *testing.T) {
 	if got := wan.Received(); got >= uint64(len(region.upload.Body))/10 {
 		t.Errorf("edge received %d bytes for a feed whose upload weighs %d, want less than a tenth", got, len(region.upload.Body))
 	}
-	if got := metricValue(t, region.reg, "atrium_replication_stubs_sent_total", uaiA); got != 1 {
+	if got := metrictest.Value(t, region.reg, "atrium_replication_stubs_sent_total", "uai", uaiA); got != 1 {
 		t.Errorf("atrium_replication_stubs_sent_total = %v, want 1", got)
 	}
-	if got := metricValue(t, region.reg, "atrium_replication_stub_body_bytes_total", uaiA); got != float64(len(region.upload.Body)) {
+	if got := metrictest.Value(t, region.reg, "atrium_replication_stub_body_bytes_total", "uai", uaiA); got != float64(len(region.upload.Body)) {
 		t.Errorf("atrium_replication_stub_body_bytes_total = %v, want %d", got, len(region.upload.Body))
 	}
-	if c := counters(t, creg); c["atrium_edge_stubs_applied_total"] != 1 || c["atrium_edge_stub_misses_total"] != 0 {
-		t.Errorf("stubs applied, misses = %v, %v; want 1, 0", c["atrium_edge_stubs_applied_total"], c["atrium_edge_stub_misses_total"])
+	if applied, misses := metrictest.Sum(t, creg, "atrium_edge_stubs_applied_total"), metrictest.Sum(t, creg, "atrium_edge_stub_misses_total"); applied != 1 || misses != 0 {
+		t.Errorf("stubs applied, misses = %v, %v; want 1, 0", applied, misses)
 	}
 }
 
@@ -304,8 +305,8 @@ func TestStubMissingPulledWhole(t *testing.T) {
 	if reads := region.src.readsOf(uaiA); len(reads) < 2 || reads[0] != 0 || reads[1] != 0 {
 		t.Errorf("reads of lycée A's feed from = %v, want the first page twice", reads)
 	}
-	if c := counters(t, creg); c["atrium_edge_stub_misses_total"] != 1 || c["atrium_edge_stubs_applied_total"] != 0 {
-		t.Errorf("stub misses, applied = %v, %v; want 1, 0", c["atrium_edge_stub_misses_total"], c["atrium_edge_stubs_applied_total"])
+	if misses, applied := metrictest.Sum(t, creg, "atrium_edge_stub_misses_total"), metrictest.Sum(t, creg, "atrium_edge_stubs_applied_total"); misses != 1 || applied != 0 {
+		t.Errorf("stub misses, applied = %v, %v; want 1, 0", misses, applied)
 	}
 }
 
@@ -339,8 +340,8 @@ func TestStubsNeedBothSides(t *testing.T) {
 			if got, ok := sink.get(uaiA, region.upload.ID); !ok || !cmp.Equal(got, region.upload) {
 				t.Errorf("edge's upload = seq %d, %d bytes (held %v); want central's record", got.Seq, len(got.Body), ok)
 			}
-			stubbed := metricValue(t, region.reg, "atrium_replication_records_sent_total", uaiA) > 0 &&
-				counters(t, region.reg)["atrium_replication_stubs_sent_total"] > 0
+			stubbed := metrictest.Value(t, region.reg, "atrium_replication_records_sent_total", "uai", uaiA) > 0 &&
+				metrictest.Sum(t, region.reg, "atrium_replication_stubs_sent_total") > 0
 			if stubbed != tc.wantStubs {
 				t.Errorf("central sent stubs = %v, want %v", stubbed, tc.wantStubs)
 			}
@@ -352,24 +353,6 @@ func TestStubsNeedBothSides(t *testing.T) {
 			}
 		})
 	}
-}
-
-// counters returns the counters of g by name, summed over their labels.
-func counters(t *testing.T, g prometheus.Gatherer) map[string]float64 {
-	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, mf := range mfs {
-		for _, m := range mf.Metric {
-			if m.Counter != nil {
-				out[mf.GetName()] += m.Counter.GetValue()
-			}
-		}
-	}
-	return out
 }
 
 // bodilessSource is a fakeSource that leaves out the bodies of the records
@@ -438,7 +421,7 @@ func TestStubsFromABodilessSource(t *testing.T) {
 			if holds {
 				wantSaved = float64(len(region.upload.Body))
 			}
-			if got := metricValue(t, region.reg, "atrium_replication_stub_body_bytes_total", uaiA); got < wantSaved {
+			if got := metrictest.Value(t, region.reg, "atrium_replication_stub_body_bytes_total", "uai", uaiA); got < wantSaved {
 				t.Errorf("atrium_replication_stub_body_bytes_total = %v, want at least %v", got, wantSaved)
 			}
 		})

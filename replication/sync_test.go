@@ -14,6 +14,7 @@ import (
 
 	"atrium/appliance"
 	"atrium/internal/faultproxy"
+	"atrium/internal/metrictest"
 	"atrium/record"
 )
 
@@ -76,12 +77,12 @@ func TestClientSyncsPartitionsAndPushesOutbox(t *testing.T) {
 		"atrium_replication_commands_applied_total": 3,
 		"atrium_replication_edge_outbox":            0,
 	} {
-		if got := metricValue(t, reg, name, uaiA); got != want {
+		if got := metrictest.Value(t, reg, name, "uai", uaiA); got != want {
 			t.Errorf("%s{uai=%q} = %v, want %v", name, uaiA, got, want)
 		}
 	}
 	// Sent: the news and the user of A, 3 outcomes of pushes, 2 region news.
-	if got := metricValue(t, reg, "atrium_replication_records_sent_total", uaiA); got != 7 {
+	if got := metrictest.Value(t, reg, "atrium_replication_records_sent_total", "uai", uaiA); got != 7 {
 		t.Errorf("atrium_replication_records_sent_total = %v, want 7", got)
 	}
 }
@@ -288,32 +289,6 @@ func TestCutLinkReconnectsAndResumes(t *testing.T) {
 	if reads := src.readsOf(uaiA)[readsBefore:]; slices.Contains(reads, 0) {
 		t.Errorf("pulls of A after reconnect started from %v, want from the checkpoint 5 on", reads)
 	}
-}
-
-// metricValue reads the value of the series of name labelled uai.
-func metricValue(t *testing.T, reg *prometheus.Registry, name, uai string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "uai" && l.GetValue() == uai {
-					if g := m.GetGauge(); g != nil {
-						return g.GetValue()
-					}
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	t.Fatalf("metric %s{uai=%q} not found", name, uai)
-	return 0
 }
 
 // preparingSink is a fakeSink that counts the pages it was given to
