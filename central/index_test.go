@@ -2,7 +2,6 @@ package central
 
 import (
 	"errors"
-	"io"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -148,22 +147,8 @@ func TestIndexRebuiltOnRestore(t *testing.T) {
 	if !errors.Is(err, record.ErrNoIndex) {
 		t.Errorf("ScanTerm without an Indexer = %v, want ErrNoIndex", err)
 	}
-	snapshot := func(f *fsm) io.ReadCloser {
-		t.Helper()
-		snap, err := f.Snapshot()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer snap.Release()
-		var sink memSink
-		if err := snap.Persist(&sink); err != nil {
-			t.Fatal(err)
-		}
-		return io.NopCloser(&sink)
-	}
-
 	f := newIndexedFSM(t, wordsIndex)
-	if err := f.Restore(snapshot(old)); err != nil {
+	if err := f.Restore(snapshotOf(t, old)); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := termIDs(t, f, "P", "msg", "u:1"), []string{"b", "a"}; !cmp.Equal(got, want) {
@@ -171,7 +156,7 @@ func TestIndexRebuiltOnRestore(t *testing.T) {
 	}
 	// Its snapshot carries the index: restored by the same Indexer as is.
 	g := newIndexedFSM(t, wordsIndex)
-	if err := g.Restore(snapshot(f)); err != nil {
+	if err := g.Restore(snapshotOf(t, f)); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := termIDs(t, g, "P", "msg", "x"), []string{"a"}; !cmp.Equal(got, want) {
@@ -180,7 +165,7 @@ func TestIndexRebuiltOnRestore(t *testing.T) {
 	// Another Indexer version: rebuilt with its terms.
 	upper := termIndex{terms: func(r record.Record) []string { return strings.Fields(strings.ToUpper(string(r.Body))) }, version: "w2"}
 	h := newIndexedFSM(t, upper)
-	if err := h.Restore(snapshot(f)); err != nil {
+	if err := h.Restore(snapshotOf(t, f)); err != nil {
 		t.Fatal(err)
 	}
 	if got := termIDs(t, h, "P", "msg", "x"); got != nil {

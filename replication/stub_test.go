@@ -36,16 +36,7 @@ func stubMessages() []Message {
 }
 
 func TestStubsRoundTrip(t *testing.T) {
-	for _, m := range stubMessages() {
-		b := encodeAll(t, []Message{m})
-		got, n, err := DecodeFrame(b)
-		if err != nil || n != len(b) {
-			t.Fatalf("DecodeFrame(%T) = %d, %v; want %d, nil", m, n, err, len(b))
-		}
-		if diff := cmp.Diff(m, got); diff != "" {
-			t.Errorf("DecodeFrame(AppendFrame(%T)) (-sent +decoded):\n%s", m, diff)
-		}
-	}
+	checkRoundTrip(t, stubMessages())
 }
 
 // TestStubsGolden pins the encoding of stubs and Pull.Stubs, which

@@ -52,8 +52,13 @@ func encodeAll(t testing.TB, msgs []Message) []byte {
 	return b
 }
 
-func TestRoundTrip(t *testing.T) {
-	for _, m := range sampleMessages() {
+func TestRoundTrip(t *testing.T) { checkRoundTrip(t, sampleMessages()) }
+
+// checkRoundTrip encodes each message alone and checks that DecodeFrame
+// and ReadFrame both give it back.
+func checkRoundTrip(t *testing.T, msgs []Message) {
+	t.Helper()
+	for _, m := range msgs {
 		b := encodeAll(t, []Message{m})
 		got, n, err := DecodeFrame(b)
 		if err != nil || n != len(b) {
