@@ -36,27 +36,6 @@ func newBlobFSM(t *testing.T, noBlobs bool) *fsm {
 	return f
 }
 
-// putBlobRecords writes recs with the state machine's writer, in one
-// transaction, as ApplyBatch would.
-func putBlobRecords(t *testing.T, f *fsm, recs ...record.Record) {
-	t.Helper()
-	err := f.db.Update(func(tx *bbolt.Tx) error {
-		st := newTxState(tx)
-		st.idx = f.index.terms
-		st.noBlobs = f.noBlobs
-		w := &writer{reader: reader{tx: tx, st: st}, cmd: record.Command{Time: 1000}}
-		for _, r := range recs {
-			if err := w.Put(r); err != nil {
-				return err
-			}
-		}
-		return st.flush()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // bytesEqual compares bodies at once (cmp would go byte by byte).
 var bytesEqual = cmp.Comparer(bytes.Equal)
 
@@ -193,8 +172,8 @@ func TestBlobSharedAcrossPartitions(t *testing.T) {
 	}
 	put := func(recs ...record.Record) {
 		t.Helper()
-		putBlobRecords(t, on, recs...)
-		putBlobRecords(t, off, recs...)
+		putRecords(t, on, recs...)
+		putRecords(t, off, recs...)
 	}
 
 	put(a, b, item, chunkRec("B", other))
@@ -262,8 +241,8 @@ func TestBlobMismatchStoredWhole(t *testing.T) {
 					recs = []record.Record{tt.rec, good}
 				}
 				for _, r := range recs {
-					putBlobRecords(t, on, r)
-					putBlobRecords(t, off, r)
+					putRecords(t, on, r)
+					putRecords(t, off, r)
 				}
 				if storedAsRef(t, on, "B", tt.rec.ID) {
 					t.Errorf("%s: B's record is a blob reference, want it whole", order)
@@ -338,7 +317,7 @@ func TestBlobRefGolden(t *testing.T) {
 func TestBlobSnapshotRestore(t *testing.T) {
 	data := randomData(5, 100_000)
 	f := newBlobFSM(t, false)
-	putBlobRecords(t, f, chunkRec("A", data), chunkRec("B", data), chunkRec("C", data))
+	putRecords(t, f, chunkRec("A", data), chunkRec("B", data), chunkRec("C", data))
 	before := dumpStore(t, f, "A", "B", "C")
 
 	g := newBlobFSM(t, false)
@@ -351,11 +330,11 @@ func TestBlobSnapshotRestore(t *testing.T) {
 	if blobs, size, refs := blobState(t, g, data); blobs != 1 || size != int64(len(data)) || refs != 3 {
 		t.Errorf("after restore: blobs, bytes, refs = %d, %d, %d; want 1, %d, 3", blobs, size, refs, len(data))
 	}
-	putBlobRecords(t, g, tombstone(chunkRec("A", data)), tombstone(chunkRec("B", data)))
+	putRecords(t, g, tombstone(chunkRec("A", data)), tombstone(chunkRec("B", data)))
 	if blobs, _, refs := blobState(t, g, data); blobs != 1 || refs != 1 {
 		t.Errorf("after restore and two deletions: blobs, refs = %d, %d; want 1, 1", blobs, refs)
 	}
-	putBlobRecords(t, g, tombstone(chunkRec("C", data)))
+	putRecords(t, g, tombstone(chunkRec("C", data)))
 	if blobs, size, refs := blobState(t, g, data); blobs != 0 || size != 0 || refs != 0 {
 		t.Errorf("after restore and three deletions: blobs, bytes, refs = %d, %d, %d; want 0, 0, 0", blobs, size, refs)
 	}
@@ -366,7 +345,7 @@ func TestBlobSnapshotRestore(t *testing.T) {
 func TestBlobOlderSnapshot(t *testing.T) {
 	data := randomData(6, 100_000)
 	old := newBlobFSM(t, true)
-	putBlobRecords(t, old, chunkRec("A", data), chunkRec("B", data))
+	putRecords(t, old, chunkRec("A", data), chunkRec("B", data))
 	if err := old.db.Update(func(tx *bbolt.Tx) error { return tx.DeleteBucket(bucketBlobs) }); err != nil {
 		t.Fatal(err) // as an older version's file: no blobs bucket
 	}
@@ -384,7 +363,7 @@ func TestBlobOlderSnapshot(t *testing.T) {
 	if blobs, _, _ := blobState(t, f, data); !hasBucket || blobs != 0 {
 		t.Errorf("after restoring an older snapshot: blobs bucket %v with %d blobs, want an empty one", hasBucket, blobs)
 	}
-	putBlobRecords(t, f, chunkRec("C", data), tombstone(chunkRec("A", data)))
+	putRecords(t, f, chunkRec("C", data), tombstone(chunkRec("A", data)))
 	if blobs, _, refs := blobState(t, f, data); blobs != 1 || refs != 1 {
 		t.Errorf("a new lycée stores the chunk, an old one deletes its whole copy: blobs, refs = %d, %d; want 1, 1", blobs, refs)
 	}
@@ -404,7 +383,7 @@ func TestBlobOlderSnapshot(t *testing.T) {
 func TestBlobIndexRebuild(t *testing.T) {
 	data := randomData(7, 1000)
 	f := newBlobFSM(t, false)
-	putBlobRecords(t, f, chunkRec("A", data))
+	putRecords(t, f, chunkRec("A", data))
 	byLen := termIndex{terms: func(r record.Record) []string { return []string{fmt.Sprint(len(r.Body))} }, version: "len"}
 	g := newIndexedFSM(t, byLen)
 	if err := g.Restore(snapshotOf(t, f)); err != nil {
@@ -596,22 +575,9 @@ func TestChangesLeaveOutStubbedBodies(t *testing.T) {
 		recs = append(recs, chunkRec(p, randomData(uint64(i), 1<<20)))
 	}
 	recs = append(recs, record.Record{Partition: p, ID: "item-1", Kind: "item", Body: []byte(`{"n":1}`)})
-	err := f.db.Update(func(tx *bbolt.Tx) error {
-		st := newTxState(tx)
-		st.idx = f.index.terms
-		for i, r := range recs {
-			// Seven chunks uploaded at the lycée's edge (they go back
-			// there as stubs), one at central.
-			w := &writer{reader: reader{tx: tx, st: st}, cmd: record.Command{Time: 1000}, fromEdge: i < 7}
-			if err := w.Put(r); err != nil {
-				return err
-			}
-		}
-		return st.flush()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Seven chunks uploaded at the lycée's edge (they go back there as
+	// stubs), one at central.
+	putRecordsMade(t, f, func(i int) bool { return i < 7 }, recs...)
 	edgeMade := func(r record.Record) bool { return r.Kind == chunkKind && r.Version.Edge > 0 }
 
 	var whole, stubbed []record.Record

@@ -27,14 +27,22 @@ func newIndexedFSM(t *testing.T, ix termIndex) *fsm {
 }
 
 // putRecords writes recs with the state machine's writer, in one
-// transaction.
+// transaction, as ApplyBatch would.
 func putRecords(t *testing.T, f *fsm, recs ...record.Record) {
+	t.Helper()
+	putRecordsMade(t, f, func(int) bool { return false }, recs...)
+}
+
+// putRecordsMade is putRecords where fromEdge(i) tells that recs[i] is
+// written by an edge's command (its version counts the edge's change).
+func putRecordsMade(t *testing.T, f *fsm, fromEdge func(i int) bool, recs ...record.Record) {
 	t.Helper()
 	err := f.db.Update(func(tx *bbolt.Tx) error {
 		st := newTxState(tx)
 		st.idx = f.index.terms
-		w := &writer{reader: reader{tx: tx, st: st}, cmd: record.Command{Time: 1000}}
-		for _, r := range recs {
+		st.noBlobs = f.noBlobs
+		for i, r := range recs {
+			w := &writer{reader: reader{tx: tx, st: st}, cmd: record.Command{Time: 1000}, fromEdge: fromEdge(i)}
 			if err := w.Put(r); err != nil {
 				return err
 			}
