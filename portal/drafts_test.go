@@ -3,7 +3,6 @@ package portal_test
 import (
 	"html"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -13,33 +12,18 @@ import (
 	"atrium/ent"
 	"atrium/ent/enttest"
 	"atrium/portal"
-	"atrium/record"
 )
 
 // newDraftEnv is newEnv with the store's partitions known to the Service
 // (as at central, for the Région's list) and an offline switch.
 func newDraftEnv(t *testing.T, offline *atomic.Bool) *env {
 	t.Helper()
-	st := enttest.New(ent.Exec)
-	cmds, _ := region()
-	for _, c := range cmds {
-		if err := st.Submit(t.Context(), c); err != nil {
-			t.Fatalf("synthetic %s: %v", c.Op, err)
-		}
-	}
-	svc, err := ent.NewService(ent.ServiceConfig{Store: st, Origin: record.OriginCentral, SessionKey: []byte(strings.Repeat("s", 32)),
-		Partitions: func() ([]string, error) { return partitions(st), nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Role "edge" only turns the offline banner on when offline is set.
-	p, err := portal.New(portal.Config{Service: svc, Role: "edge", Offline: func() (bool, int) { return offline.Load(), 1 }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(p.Handler())
-	t.Cleanup(srv.Close)
-	return &env{srv: srv, store: st}
+	return newEnvWith(t, func(st *enttest.Store, c *ent.ServiceConfig) {
+		c.Partitions = func() ([]string, error) { return partitions(st), nil }
+	}, func(*ent.Service) portal.Config {
+		// Role "edge" only turns the offline banner on when offline is set.
+		return portal.Config{Role: "edge", Offline: func() (bool, int) { return offline.Load(), 1 }}
+	})
 }
 
 func drafts(st *enttest.Store) int {

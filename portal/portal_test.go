@@ -50,6 +50,15 @@ func newEnv(t *testing.T, cfg portal.Config) *env {
 // newEnvAt is newEnv with the service's clock (nil: time.Now).
 func newEnvAt(t *testing.T, cfg portal.Config, now func() time.Time) *env {
 	t.Helper()
+	return newEnvWith(t, func(_ *enttest.Store, c *ent.ServiceConfig) { c.Now = now },
+		func(*ent.Service) portal.Config { return cfg })
+}
+
+// newEnvWith serves a portal over a store loaded with the synthetic
+// region, its Service made at central: edit adjusts the Service's
+// configuration, and portalOf gives the portal's for that Service.
+func newEnvWith(t *testing.T, edit func(*enttest.Store, *ent.ServiceConfig), portalOf func(*ent.Service) portal.Config) *env {
+	t.Helper()
 	st := enttest.New(ent.Exec)
 	cmds, _ := region()
 	for _, c := range cmds {
@@ -57,10 +66,13 @@ func newEnvAt(t *testing.T, cfg portal.Config, now func() time.Time) *env {
 			t.Fatalf("synthetic %s: %v", c.Op, err)
 		}
 	}
-	svc, err := ent.NewService(ent.ServiceConfig{Store: st, Origin: record.OriginCentral, SessionKey: []byte(strings.Repeat("s", 32)), Now: now})
+	sc := ent.ServiceConfig{Store: st, Origin: record.OriginCentral, SessionKey: []byte(strings.Repeat("s", 32))}
+	edit(st, &sc)
+	svc, err := ent.NewService(sc)
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg := portalOf(svc)
 	cfg.Service = svc
 	p, err := portal.New(cfg)
 	if err != nil {

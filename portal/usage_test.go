@@ -3,7 +3,6 @@ package portal_test
 import (
 	"html"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -14,39 +13,27 @@ import (
 	"atrium/ent"
 	"atrium/ent/enttest"
 	"atrium/portal"
-	"atrium/record"
 )
 
 // newUsageEnv is newEnv with a usage counter (flushed by the test) and the
 // region's pseudonymisation key written.
 func newUsageEnv(t *testing.T) (*env, *ent.UsageCounter) {
 	t.Helper()
-	st := enttest.New(ent.Exec)
-	cmds, _ := region()
-	for _, c := range cmds {
-		if err := st.Submit(t.Context(), c); err != nil {
-			t.Fatalf("synthetic %s: %v", c.Op, err)
+	var counter *ent.UsageCounter
+	e := newEnvWith(t, func(st *enttest.Store, c *ent.ServiceConfig) {
+		c.Node = "central-1"
+		c.Partitions = func() ([]string, error) { return partitions(st), nil }
+	}, func(svc *ent.Service) portal.Config {
+		if err := svc.EnsureUsageKey(t.Context()); err != nil {
+			t.Fatal(err)
 		}
-	}
-	svc, err := ent.NewService(ent.ServiceConfig{Store: st, Origin: record.OriginCentral, Node: "central-1",
-		SessionKey: []byte(strings.Repeat("s", 32)), Partitions: func() ([]string, error) { return partitions(st), nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.EnsureUsageKey(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	counter, err := ent.NewUsageCounter(ent.UsageCounterConfig{Service: svc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := portal.New(portal.Config{Service: svc, Node: "central-1", Role: "central", Usage: counter})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(p.Handler())
-	t.Cleanup(srv.Close)
-	return &env{srv: srv, store: st}, counter
+		var err error
+		if counter, err = ent.NewUsageCounter(ent.UsageCounterConfig{Service: svc}); err != nil {
+			t.Fatal(err)
+		}
+		return portal.Config{Node: "central-1", Role: "central", Usage: counter}
+	})
+	return e, counter
 }
 
 // partitions lists the partitions st holds, as central's store does.
