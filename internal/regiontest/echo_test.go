@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -74,12 +73,7 @@ func TestEdgeUploadNotSentBack(t *testing.T) {
 // and ends with the file and central's digest.
 func TestRestoredEdgeGetsItsUploadWhole(t *testing.T) {
 	r := regiontest.Start(t, regiontest.Options{})
-	db := filepath.Join(r.EdgeDataDir(lyceeA), "edge.db")
-	backup := filepath.Join(t.TempDir(), "edge.db.backup")
-	r.StopEdge(lyceeA)
-	copyFile(t, db, backup)
-	r.RestartEdge(lyceeA)
-	r.WaitSynced(lyceeA)
+	restore := backupEdge(t, r, lyceeA)
 
 	paul := login(t, r.Edge(lyceeA).URL(), byLogin(t, r, "paul.durand"))
 	data := chachaFile(echoFileSize, 12)
@@ -90,8 +84,7 @@ func TestRestoredEdgeGetsItsUploadWhole(t *testing.T) {
 
 	// The appliance's disk is restored from the backup: its checkpoint is
 	// from before the upload, and it holds none of its chunks.
-	r.StopEdge(lyceeA)
-	copyFile(t, backup, db)
+	restore()
 	e := r.RestartEdge(lyceeA)
 	r.WaitSynced(lyceeA)
 	digestsEqual(t, r, lyceeA)

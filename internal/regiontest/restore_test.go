@@ -22,14 +22,8 @@ func TestEdgeRestoredFromBackupLosesNothing(t *testing.T) {
 	r := regiontest.Start(t, regiontest.Options{})
 	ctx := t.Context()
 	student, teacher := account(r, lyceeA, ent.Student), account(r, lyceeA, ent.Teacher)
-	db := filepath.Join(r.EdgeDataDir(lyceeA), "edge.db")
-	backup := filepath.Join(t.TempDir(), "edge.db.backup")
-
 	// The backup, taken while the appliance is stopped for the night.
-	r.StopEdge(lyceeA)
-	copyFile(t, db, backup)
-	r.RestartEdge(lyceeA)
-	r.WaitSynced(lyceeA)
+	restore := backupEdge(t, r, lyceeA)
 
 	// Monday: a message sent at school reaches central.
 	before := "Envoyé avant la restauration"
@@ -41,8 +35,7 @@ func TestEdgeRestoredFromBackupLosesNothing(t *testing.T) {
 
 	// Tuesday: the appliance's disk is restored from the backup, and it
 	// starts while the link is down; a message is sent at school.
-	r.StopEdge(lyceeA)
-	copyFile(t, backup, db)
+	restore()
 	r.CutWAN(lyceeA)
 	r.RestartEdge(lyceeA)
 	r.WaitOffline(lyceeA)
@@ -77,6 +70,25 @@ func waitMessages(t *testing.T, base string, a acct, want map[string]int) {
 		}
 		return nil
 	})
+}
+
+// backupEdge stops the edge of uai, copies its store aside as a backup
+// taken while the appliance is stopped would, and starts it again, synced.
+// restore stops the edge and puts the backup in place of its store; the
+// caller starts it again.
+func backupEdge(t *testing.T, r *regiontest.Region, uai string) (restore func()) {
+	t.Helper()
+	db := filepath.Join(r.EdgeDataDir(uai), "edge.db")
+	backup := filepath.Join(t.TempDir(), "edge.db.backup")
+	r.StopEdge(uai)
+	copyFile(t, db, backup)
+	r.RestartEdge(uai)
+	r.WaitSynced(uai)
+	return func() {
+		t.Helper()
+		r.StopEdge(uai)
+		copyFile(t, backup, db)
+	}
 }
 
 func copyFile(t *testing.T, from, to string) {
