@@ -176,23 +176,8 @@ func blobData(tx *bbolt.Tx, hash []byte) ([]byte, error) {
 // decodeStored decodes a record as stored in a partition's r, whole or as
 // a reference to a blob of tx.
 func decodeStored(tx *bbolt.Tx, v []byte) (record.Record, error) {
-	if !isBlobRef(v) {
-		return decodeRecord(v)
-	}
-	hash, head, err := splitBlobRef(v)
-	if err != nil {
-		return record.Record{}, err
-	}
-	rec, err := decodeRecordHead(head)
-	if err != nil {
-		return record.Record{}, err
-	}
-	data, err := blobData(tx, hash)
-	if err != nil {
-		return record.Record{}, err
-	}
-	rec.Body = chunkBody(data)
-	return rec, nil
+	rec, _, _, err := decodeStoredOrHead(tx, v, nil)
+	return rec, err
 }
 
 // chunkBodyLen is len(chunkBody(data)) for data of n bytes.
@@ -201,9 +186,9 @@ func chunkBodyLen(n int) int {
 }
 
 // decodeStoredOrHead is decodeStored, except that a reference to a blob
-// whose head bodiless accepts is returned without its body (nil), with the
-// length that body has (and ok): the blob's bytes are neither encoded nor
-// copied. A record stored whole is decoded whole.
+// whose head bodiless (when not nil) accepts is returned without its body
+// (nil), with the length that body has (and headOnly): the blob's bytes are
+// neither encoded nor copied. A record stored whole is decoded whole.
 func decodeStoredOrHead(tx *bbolt.Tx, v []byte, bodiless func(record.Record) bool) (rec record.Record, bodyLen int, headOnly bool, err error) {
 	if !isBlobRef(v) {
 		rec, err = decodeRecord(v)
@@ -220,7 +205,7 @@ func decodeStoredOrHead(tx *bbolt.Tx, v []byte, bodiless func(record.Record) boo
 	if err != nil {
 		return record.Record{}, 0, false, err
 	}
-	if bodiless(rec) {
+	if bodiless != nil && bodiless(rec) {
 		return rec, chunkBodyLen(len(data)), true, nil
 	}
 	rec.Body = chunkBody(data)

@@ -479,30 +479,21 @@ func (r reader) changes(partition string, since uint64, limit int, bodiless func
 		if v == nil {
 			return nil, 0, nil, fmt.Errorf("changes %s: seq %d names missing record %q: %w", partition, u64(k), id, ErrCorrupt)
 		}
-		if bodiless != nil {
-			rec, n, headOnly, err := decodeStoredOrHead(r.tx, v, bodiless)
-			if err != nil {
-				return nil, 0, nil, fmt.Errorf("changes %s: %w", partition, err)
-			}
-			if headOnly {
-				if left == nil {
-					left = make([]int, len(out), limit)
-				}
-				size += len(v)
-			} else {
-				size += wholeSize(v, rec)
-			}
-			if left != nil {
-				left = append(left, n)
-			}
-			out = append(out, rec)
-			continue
-		}
-		rec, err := decodeStored(r.tx, v)
+		rec, n, headOnly, err := decodeStoredOrHead(r.tx, v, bodiless)
 		if err != nil {
 			return nil, 0, nil, fmt.Errorf("changes %s: %w", partition, err)
 		}
-		size += wholeSize(v, rec)
+		if headOnly {
+			if left == nil {
+				left = make([]int, len(out), limit)
+			}
+			size += len(v)
+		} else {
+			size += wholeSize(v, rec)
+		}
+		if left != nil {
+			left = append(left, n)
+		}
 		out = append(out, rec)
 	}
 	return out, head, left, nil
