@@ -358,3 +358,27 @@ func TestCluster(t *testing.T) {
 		})
 	})
 }
+
+// TestFollowersStartedFirstJoinTheBootstrapNode starts the two nodes that
+// join before the one that bootstraps the cluster, each naming both
+// others: their first joins reach only each other, and they must go on
+// until the bootstrapping node answers, or the region is left with two
+// groups that never meet (a cluster without a leader).
+func TestFollowersStartedFirstJoinTheBootstrapNode(t *testing.T) {
+	c := &cluster{t: t, nodes: map[string]*tnode{}}
+	t.Cleanup(func() { c.logMu.Lock(); c.done = true; c.logMu.Unlock() })
+	t.Cleanup(c.closeAll)
+	cfg1 := c.config("n1", true, nil)
+	cfg2 := c.config("n2", false, nil)
+	cfg3 := c.config("n3", false, nil)
+	cfg2.Join = []string{cfg1.SerfAddr, cfg3.SerfAddr}
+	cfg3.Join = []string{cfg1.SerfAddr, cfg2.SerfAddr}
+	n2 := c.start(cfg2)
+	c.start(cfg3)
+	waitFor(t, 10*time.Second, "n2 and n3 to see each other", func() bool { return len(n2.member.serf.Members()) == 2 })
+	// Past the first retry of both (250 ms): a join that stopped at the
+	// first node it reached has stopped by now.
+	time.Sleep(time.Second)
+	c.start(cfg1)
+	c.waitVoters(3)
+}

@@ -76,16 +76,18 @@ func startMembership(cfg Config, log *slog.Logger) (*membership, error) {
 	return &membership{serf: s, events: events}, nil
 }
 
-// join contacts any of addrs; a node that already knows its peers (from
-// its snapshot) rejoins them by itself.
-func (m *membership) join(addrs []string) error {
+// join contacts addrs and returns how many answered (serf's Join fails
+// only when none did); a node that already knows its peers (from its
+// snapshot) rejoins them by itself.
+func (m *membership) join(addrs []string) (int, error) {
 	if len(addrs) == 0 {
-		return nil
+		return 0, nil
 	}
-	if _, err := m.serf.Join(addrs, true); err != nil {
-		return fmt.Errorf("join %v: %w", addrs, err)
+	reached, err := m.serf.Join(addrs, true)
+	if err != nil {
+		return reached, fmt.Errorf("join %v: %w", addrs, err)
 	}
-	return nil
+	return reached, nil
 }
 
 func statusName(s serf.MemberStatus) string {

@@ -249,16 +249,20 @@ func (n *Node) start() error {
 }
 
 // joinLoop joins the serf cluster through cfg.Join, retrying with backoff
-// until it succeeds or the node stops: nodes of a cluster start in any
-// order, so the member named may not be listening yet.
+// until every address named answered or the node stops: nodes of a
+// cluster start in any order, so a member named may not be listening yet,
+// and a join that reached only some of them may have reached only nodes
+// that started without the others (two followers joining each other
+// before the bootstrapping node listens): serf would then never bring the
+// two groups together.
 func (n *Node) joinLoop() {
 	wait := 250 * time.Millisecond
 	for {
-		err := n.member.join(n.cfg.Join)
-		if err == nil {
+		reached, err := n.member.join(n.cfg.Join)
+		if err == nil && reached >= len(n.cfg.Join) {
 			return
 		}
-		n.log.Warn("serf join failed, retrying", "join", n.cfg.Join, "retryIn", wait, "err", err)
+		n.log.Warn("serf join failed, retrying", "join", n.cfg.Join, "reached", reached, "retryIn", wait, "err", err)
 		select {
 		case <-n.stop:
 			return
