@@ -120,6 +120,11 @@ type fsm struct {
 	// fileID is the file's id (state.go), "" in tests.
 	boot, bootID, fileID string
 
+	// pend is the key index's entries not merged yet (keys.go), as of the
+	// last batch applied; nil after an open or a restore. Used by the
+	// goroutine that applies.
+	pend *pendingKeys
+
 	applied atomic.Uint64
 	purged  atomic.Uint64 // tombstones removed past the horizon (horizon.go)
 	nmu     sync.Mutex
@@ -257,6 +262,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	f.mu.RLock()
 	err := f.db.Update(func(tx *bbolt.Tx) error {
 		st := newTxState(tx)
+		st.pend = f.pend
 		st.idx = f.index.terms
 		st.noBlobs = f.noBlobs
 		for i, l := range logs[skip:] {
@@ -275,7 +281,11 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		if err := st.meta.Put(keyAppliedTerm, be(last.Term)); err != nil {
 			return err
 		}
-		return st.meta.Put(keyApplied, be(last.Index))
+		if err := st.meta.Put(keyApplied, be(last.Index)); err != nil {
+			return err
+		}
+		f.pend = st.pend
+		return nil
 	})
 	f.mu.RUnlock()
 	if err != nil {

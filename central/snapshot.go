@@ -101,6 +101,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("restore snapshot: %w", err)
 	}
 	f.db = db
+	f.pend = nil // the restored file's own (keys.go)
 	f.applied.Store(applied)
 	f.broadcast()
 	return nil

@@ -35,6 +35,9 @@ import (
 //	parts/<partition>/t      kind 0x00 term 0x00 id -> "" for each index term of a live
 //	                         record (ScanTerm); derived from the records by the Indexer
 //	keys                     kind 0x00 key -> partition 0x00 id, live records with a Key
+//	keysnew/<piece>          seq (8 bytes BE) -> uvarint(len) kind 0x00 key, partition 0x00 id:
+//	                         keys not merged into keys yet, by piece (kind 0x00 first
+//	                         byte of the key); a key is in one of the two (keys.go)
 //	hwm                      uai 0x00 epoch (8 bytes BE) -> high-water mark (8 bytes BE)
 //	tokens                   token hash -> encoded enrolment token
 //	blobs                    the chunks of files, once for every partition (blobs.go)
@@ -99,7 +102,7 @@ func split(k []byte) (string, string, bool) {
 }
 
 func initBuckets(tx *bbolt.Tx) error {
-	for _, name := range [][]byte{bucketMeta, bucketParts, bucketKeys, bucketHWM, bucketTokens} {
+	for _, name := range [][]byte{bucketMeta, bucketParts, bucketKeys, bucketKeysNew, bucketHWM, bucketTokens} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
@@ -117,7 +120,16 @@ func initBuckets(tx *bbolt.Tx) error {
 type txState struct {
 	tx                *bbolt.Tx
 	parts, keys, meta *bbolt.Bucket
-	idx               record.Indexer // nil: no term index
+	// pend: the key index's entries not merged yet (keys.go), nil until
+	// the first use of the index when the state machine had none to give;
+	// pieceBuckets their buckets opened in this transaction; lastKey the
+	// key keyGet looked up last and its value, while lastKeyKnown.
+	pend                  *pendingKeys
+	pieceBuckets          map[string]*bbolt.Bucket
+	lastKey, lastKeyValue []byte
+	lastKeyKnown          bool
+
+	idx record.Indexer // nil: no term index
 
 	hlc                 uint64 // last HLC stamp assigned
 	hlcLoaded, hlcDirty bool
@@ -342,7 +354,15 @@ func (r reader) get(partition, id string) (record.Record, bool, error) {
 }
 
 func (r reader) ByKey(kind, key string) (record.Record, bool, error) {
-	v := r.tx.Bucket(bucketKeys).Get(join(kind, key))
+	var v []byte
+	if r.st != nil {
+		var err error
+		if v, err = r.st.keyGet(join(kind, key)); err != nil {
+			return record.Record{}, false, err
+		}
+	} else {
+		v = lookupKey(r.tx, join(kind, key))
+	}
 	if v == nil {
 		return record.Record{}, false, nil
 	}
@@ -611,12 +631,15 @@ func (w *writer) Put(r record.Record) error {
 		return err
 	}
 	st := w.st
-	keys := st.keys
 	self := join(r.Partition, r.ID)
-	var newKey []byte
+	var newKey, curKey []byte
 	if r.Key != "" && !r.Deleted {
 		newKey = join(r.Kind, r.Key)
-		if v := keys.Get(newKey); v != nil && !bytes.Equal(v, self) {
+		if curKey, err = st.keyGet(newKey); err != nil {
+			w.storeErr = err
+			return err
+		}
+		if curKey != nil && !bytes.Equal(curKey, self) {
 			return fmt.Errorf("%w: %s %q", ErrKeyTaken, r.Kind, r.Key)
 		}
 	}
@@ -642,8 +665,12 @@ func (w *writer) Put(r record.Record) error {
 		w.del(p.seqs, be(prev.Seq))
 		if prev.Key != "" && (prev.Key != r.Key || prev.Kind != r.Kind || r.Deleted) {
 			old := join(prev.Kind, prev.Key)
-			if bytes.Equal(keys.Get(old), join(prev.Partition, prev.ID)) {
-				w.del(keys, old)
+			v, err := st.keyGet(old)
+			if err == nil && bytes.Equal(v, join(prev.Partition, prev.ID)) {
+				err = st.keyDel(old)
+			}
+			if err != nil && w.storeErr == nil {
+				w.storeErr = err
 			}
 		}
 		if !prev.Deleted && (prev.Kind != r.Kind || r.Deleted) {
@@ -668,7 +695,9 @@ func (w *writer) Put(r record.Record) error {
 	if !r.Deleted {
 		w.put(p.kinds, join(r.Kind, r.ID), []byte{})
 		if newKey != nil {
-			w.put(keys, newKey, self)
+			if err := st.keyPut(newKey, self, curKey); err != nil && w.storeErr == nil {
+				w.storeErr = err
+			}
 		}
 	}
 	return w.storeErr
