@@ -163,8 +163,13 @@ func openBolt(path string, index termIndex) (*bbolt.DB, error) {
 	return db, nil
 }
 
+// boltOptions: the state file is written without fsync (NoSync; rebuilt
+// from snapshot and log after a crash, state.go), its growth too: bbolt
+// would otherwise fsync the whole file each time it grows it, every
+// write made since with it (about 1 s of the state machine's goroutine in
+// a region's directory import).
 func boltOptions() *bbolt.Options {
-	return &bbolt.Options{NoSync: true, NoFreelistSync: true, InitialMmapSize: 64 << 20}
+	return &bbolt.Options{NoSync: true, NoGrowSync: true, NoFreelistSync: true, InitialMmapSize: 64 << 20}
 }
 
 // prepareBolt creates the buckets, rebuilds the term index and the digests
