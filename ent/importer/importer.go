@@ -380,6 +380,8 @@ func (r *run) academie(ctx context.Context, acad string, sets []set) error {
 }
 
 // readFile applies one file to the view and returns the operations read.
+// Parsing (three quarters of reading) runs on a goroutine of its own, a
+// few batches of operations ahead of the view.
 func (r *run) readFile(ctx context.Context, im *directory.Import, acad string, f File, before int) (int, error) {
 	rc, err := f.Open()
 	if err != nil {
@@ -389,28 +391,71 @@ func (r *run) readFile(ctx context.Context, im *directory.Import, acad string, f
 	rd := newOpReader(f, rc)
 	rd.SetFile(f.Name)
 	im.SetFile(f.Name)
+	batches := make(chan opBatch, parsedAhead)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { parse(rd, batches, done) })
+	defer func() { close(done); wg.Wait() }() // before rc.Close
 	n := 0
-	for {
-		op, err := rd.Next()
-		if errors.Is(err, io.EOF) {
+	for b := range batches {
+		for _, op := range b.ops {
+			if err := im.Apply(op); err != nil {
+				return n, fmt.Errorf("%w: %w", ErrMalformed, err)
+			}
+			n++
+			if n%10000 == 0 {
+				if err := ctx.Err(); err != nil {
+					return n, err
+				}
+				r.opt.Progress(Progress{Stage: "read", Academie: acad, File: f.Name, Done: before + n})
+			}
+		}
+		if errors.Is(b.err, io.EOF) {
 			break
 		}
-		if err != nil {
-			return n, fmt.Errorf("%w: %w", ErrMalformed, err)
-		}
-		if err := im.Apply(op); err != nil {
-			return n, fmt.Errorf("%w: %w", ErrMalformed, err)
-		}
-		n++
-		if n%10000 == 0 {
-			if err := ctx.Err(); err != nil {
-				return n, err
-			}
-			r.opt.Progress(Progress{Stage: "read", Academie: acad, File: f.Name, Done: before + n})
+		if b.err != nil {
+			return n, fmt.Errorf("%w: %w", ErrMalformed, b.err)
 		}
 	}
 	r.opt.Progress(Progress{Stage: "read", Academie: acad, File: f.Name, Done: before + n})
 	return n, nil
+}
+
+// opBatch is a batch of operations parsed, and the error that ended the
+// file (io.EOF at its end) after them.
+type opBatch struct {
+	ops []aaf.Op
+	err error
+}
+
+// Parsing runs up to parsedAhead batches of opsPerBatch operations ahead.
+const (
+	parsedAhead = 4
+	opsPerBatch = 256
+)
+
+// parse sends rd's operations to batches until the file ends or fails,
+// or done is closed; it closes batches.
+func parse(rd opReader, batches chan<- opBatch, done <-chan struct{}) {
+	defer close(batches)
+	ops := make([]aaf.Op, 0, opsPerBatch)
+	for {
+		op, err := rd.Next()
+		if err == nil {
+			if ops = append(ops, op); len(ops) < opsPerBatch {
+				continue
+			}
+		}
+		select {
+		case batches <- opBatch{ops, err}:
+		case <-done:
+			return
+		}
+		if err != nil {
+			return
+		}
+		ops = make([]aaf.Op, 0, opsPerBatch)
+	}
 }
 
 // load reads what central holds: the académie's users, the lycées and the

@@ -7,9 +7,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -557,4 +559,63 @@ func TestClusterFailureStopsTheRun(t *testing.T) {
 	if !errors.Is(err, errCluster) || !strings.Contains(err.Error(), "commands ") {
 		t.Fatalf("Run against a failing cluster = %v, want the cluster's error naming the commands", err)
 	}
+}
+
+// TestCancelledReadStopsItsParser cancels a run while it reads a file of
+// more than 10,000 operations: the run ends with the context's error, and
+// the goroutine that parses the file stops reading it before it is closed.
+func TestCancelledReadStopsItsParser(t *testing.T) {
+	dir, _ := generate(t, aaf.GenConfig{Lycees: 1, StudentsPerLycee: 12000, Seed: 9})
+	all := files(t, dir, "_Complet_")
+	var closedThenRead atomic.Bool
+	for i, f := range all {
+		open := f.Open
+		all[i].Open = func() (io.ReadCloser, error) {
+			rc, err := open()
+			if err != nil {
+				return nil, err
+			}
+			return &watchedFile{rc: rc, readAfterClose: &closedThenRead}, nil
+		}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	before := runtime.NumGoroutine()
+	_, err := importer.Run(ctx, newTarget(), all, importer.Options{Now: day0, Progress: func(p importer.Progress) {
+		if p.Stage == "read" && p.Done >= 10000 {
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run cancelled while reading = %v, want context.Canceled", err)
+	}
+	if closedThenRead.Load() {
+		t.Error("a file was read after it was closed")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines after the run, %d before", n, before)
+	}
+}
+
+// watchedFile records a Read after Close.
+type watchedFile struct {
+	rc             io.ReadCloser
+	closed         atomic.Bool
+	readAfterClose *atomic.Bool
+}
+
+func (w *watchedFile) Read(p []byte) (int, error) {
+	if w.closed.Load() {
+		w.readAfterClose.Store(true)
+	}
+	return w.rc.Read(p)
+}
+
+func (w *watchedFile) Close() error {
+	w.closed.Store(true)
+	return w.rc.Close()
 }
