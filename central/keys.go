@@ -146,6 +146,37 @@ func (st *txState) pieceBucket(piece []byte, create bool) (*bbolt.Bucket, error)
 	return b, nil
 }
 
+// pendingRef is where a key stands in keysnew: its piece, the piece's
+// state (nil while it has no key) and, when found, the key's number there
+// and the piece's bucket.
+type pendingRef struct {
+	piece []byte
+	pp    *pendingPiece
+	seq   uint64
+	b     *bbolt.Bucket
+	found bool
+}
+
+// findPending looks key k up among keysnew's keys.
+func (st *txState) findPending(k []byte) (pendingRef, error) {
+	pend, err := st.pending()
+	if err != nil {
+		return pendingRef{}, err
+	}
+	ref := pendingRef{piece: keyPiece(k)}
+	ref.pp = pend.pieces[string(ref.piece)]
+	if ref.pp == nil {
+		return ref, nil
+	}
+	if ref.seq, ref.found = ref.pp.seq[string(k)]; !ref.found {
+		return ref, nil
+	}
+	if ref.b, err = st.pieceBucket(ref.piece, false); err != nil || ref.b == nil {
+		return pendingRef{}, fmt.Errorf("key index piece %q: %w", ref.piece, ErrCorrupt)
+	}
+	return ref, nil
+}
+
 // keyGet returns the value of key k of the index, nil if absent. The
 // answer for the last key looked up is kept until the index changes: an
 // executor checks that a key is free, then Put checks again.
@@ -153,31 +184,18 @@ func (st *txState) keyGet(k []byte) ([]byte, error) {
 	if st.lastKeyKnown && bytes.Equal(st.lastKey, k) {
 		return st.lastKeyValue, nil
 	}
-	pend, err := st.pending()
+	ref, err := st.findPending(k)
 	if err != nil {
 		return nil, err
 	}
-	piece := keyPiece(k)
 	var v []byte
-	if seq, ok := pend.pieces[string(piece)].lookup(k); ok {
-		b, err := st.pieceBucket(piece, false)
-		if err != nil || b == nil {
-			return nil, fmt.Errorf("key index piece %q: %w", piece, ErrCorrupt)
-		}
-		_, v, _ = decodePending(b.Get(binary.BigEndian.AppendUint64(nil, seq)))
+	if ref.found {
+		_, v, _ = decodePending(ref.b.Get(be(ref.seq)))
 	} else {
 		v = st.keys.Get(k)
 	}
 	st.lastKey, st.lastKeyValue, st.lastKeyKnown = k, v, true
 	return v, nil
-}
-
-func (pp *pendingPiece) lookup(k []byte) (uint64, bool) {
-	if pp == nil {
-		return 0, false
-	}
-	seq, ok := pp.seq[string(k)]
-	return seq, ok
 }
 
 // keyPut sets key k of the index to v, cur being its value now (keyGet's
@@ -188,37 +206,31 @@ func (st *txState) keyPut(k, v, cur []byte) error {
 		return nil
 	}
 	st.lastKeyKnown = false
-	pend, err := st.pending()
-	if err != nil {
+	ref, err := st.findPending(k)
+	switch {
+	case err != nil:
 		return err
-	}
-	piece := keyPiece(k)
-	pp := pend.pieces[string(piece)]
-	if seq, ok := pp.lookup(k); ok {
-		b, err := st.pieceBucket(piece, false)
-		if err != nil || b == nil {
-			return fmt.Errorf("key index piece %q: %w", piece, ErrCorrupt)
-		}
-		return b.Put(binary.BigEndian.AppendUint64(nil, seq), encodePending(k, v))
-	}
-	if cur != nil {
+	case ref.found:
+		return ref.b.Put(be(ref.seq), encodePending(k, v))
+	case cur != nil:
 		return st.keys.Put(k, v)
 	}
-	b, err := st.pieceBucket(piece, true)
+	b, err := st.pieceBucket(ref.piece, true)
 	if err != nil {
 		return err
 	}
+	pp := ref.pp
 	if pp == nil {
 		pp = &pendingPiece{seq: map[string]uint64{}}
-		pend.pieces[string(piece)] = pp
+		st.pend.pieces[string(ref.piece)] = pp
 	}
-	if err := b.Put(binary.BigEndian.AppendUint64(nil, pp.next), encodePending(k, v)); err != nil {
+	if err := b.Put(be(pp.next), encodePending(k, v)); err != nil {
 		return err
 	}
 	pp.seq[string(k)] = pp.next
 	pp.next++
 	if len(pp.seq) >= keysPieceMax {
-		return st.mergePiece(piece, b)
+		return st.mergePiece(ref.piece, b)
 	}
 	return nil
 }
@@ -226,24 +238,17 @@ func (st *txState) keyPut(k, v, cur []byte) error {
 // keyDel removes key k from the index.
 func (st *txState) keyDel(k []byte) error {
 	st.lastKeyKnown = false
-	pend, err := st.pending()
+	ref, err := st.findPending(k)
 	if err != nil {
 		return err
 	}
-	piece := keyPiece(k)
-	pp := pend.pieces[string(piece)]
-	seq, ok := pp.lookup(k)
-	if !ok {
+	if !ref.found {
 		return st.keys.Delete(k)
 	}
-	b, err := st.pieceBucket(piece, false)
-	if err != nil || b == nil {
-		return fmt.Errorf("key index piece %q: %w", piece, ErrCorrupt)
-	}
-	if err := b.Delete(binary.BigEndian.AppendUint64(nil, seq)); err != nil {
+	if err := ref.b.Delete(be(ref.seq)); err != nil {
 		return err
 	}
-	delete(pp.seq, string(k))
+	delete(ref.pp.seq, string(k))
 	return nil
 }
 
