@@ -15,8 +15,8 @@ import (
 // logins all over the alphabet: written straight into it, each new
 // account of a directory import dirtied a leaf of its own (a transaction
 // of 250 accounts, 250 of the tree's ~10k leaves), and those pages were
-// about a third of the import's CPU (docs/benchmarks.md, "Directory
-// import").
+// about a third of the import's CPU (docs/benchmarks.md, "The login index
+// written in pieces").
 //
 // So a new key is first appended to keysnew, in the bucket of its piece
 // (its kind and the first byte of the key), under the piece's next number:
