@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 )
 
 // The range ports are picked from.
@@ -29,7 +32,7 @@ func Loopback() (string, error) {
 	defer mu.Unlock()
 	for range 200 {
 		p := low + rand.IntN(high-low)
-		if handed[p] || !free(p) {
+		if handed[p] || !free(p) || !claim(p) {
 			continue
 		}
 		handed[p] = true
@@ -50,5 +53,33 @@ func free(p int) bool {
 		return false
 	}
 	c.Close()
+	return true
+}
+
+// held keeps the files whose locks claim took open, so that the locks last
+// as long as the process.
+var held []*os.File
+
+// claim takes an advisory lock on a file named after port p in the
+// machine's temporary directory, held until the process exits; false if
+// another process holds it. Test processes run side by side (go test
+// ./... runs packages in parallel), and a port handed out here may be free
+// for a while (a node killed by the chaos suite, restarted seconds later
+// on the same port): another process must not take it meanwhile. Where no
+// lock file can be made, the bind check alone decides.
+func claim(p int) bool {
+	dir := filepath.Join(os.TempDir(), "atrium-ports")
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return true
+	}
+	f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(p)), os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return true
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return false
+	}
+	held = append(held, f)
 	return true
 }
