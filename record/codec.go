@@ -99,7 +99,7 @@ func decodeRecord(b []byte, withBody bool) (Record, error) {
 
 // AppendCommand appends the encoding of c to b.
 func AppendCommand(b []byte, c Command) []byte {
-	b = slices.Grow(b, 1+len(c.Origin)+len(c.User)+len(c.Op)+len(c.Partition)+len(c.Args)+maxFieldsLen)
+	b = slices.Grow(b, CommandSizeBound(c))
 	b = append(b, commandFormat)
 	b = binenc.AppendString(b, c.Origin)
 	b = binenc.AppendUvarint(b, c.Epoch)
@@ -112,6 +112,11 @@ func AppendCommand(b []byte, c Command) []byte {
 	b = binenc.AppendUvarint(b, c.Base.Edge)
 	b = binenc.AppendUvarint(b, c.Base.HLC)
 	return binenc.AppendVarint(b, c.Time)
+}
+
+// CommandSizeBound is at least the length of c's encoding by AppendCommand.
+func CommandSizeBound(c Command) int {
+	return 1 + len(c.Origin) + len(c.User) + len(c.Op) + len(c.Partition) + len(c.Args) + maxFieldsLen
 }
 
 // DecodeCommand decodes a value written by AppendCommand. The command owns

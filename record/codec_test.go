@@ -180,6 +180,7 @@ func FuzzDecodeRecord(f *testing.F) {
 func FuzzDecodeCommand(f *testing.F) {
 	f.Add(AppendCommand(nil, goldenCommand))
 	f.Add(AppendCommand(nil, Command{}))
+	f.Add(AppendCommand(nil, Command{Epoch: ^uint64(0), Seq: ^uint64(0), Base: Version{^uint64(0), ^uint64(0), ^uint64(0)}, Time: -1 << 63}))
 	f.Add([]byte{commandFormat, 1, 'a', 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := DecodeCommand(b)
@@ -189,8 +190,12 @@ func FuzzDecodeCommand(f *testing.F) {
 			}
 			return
 		}
-		if again := AppendCommand(nil, c); !bytes.Equal(again, b) {
+		again := AppendCommand(nil, c)
+		if !bytes.Equal(again, b) {
 			t.Fatalf("AppendCommand(DecodeCommand(%x)) = %x", b, again)
+		}
+		if len(again) > CommandSizeBound(c) {
+			t.Fatalf("command of %d bytes encoded, CommandSizeBound says at most %d", len(again), CommandSizeBound(c))
 		}
 	})
 }
