@@ -52,6 +52,7 @@ func putRecordsMade(t *testing.T, f *fsm, fromEdge func(i int) bool, recs ...rec
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.pend = nil // written outside ApplyBatch: the state machine reads keysnew again (keys.go)
 }
 
 func termIDs(t *testing.T, f *fsm, partition, kind, term string) []string {
