@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -381,4 +382,32 @@ func TestFollowersStartedFirstJoinTheBootstrapNode(t *testing.T) {
 	time.Sleep(time.Second)
 	c.start(cfg1)
 	c.waitVoters(3)
+}
+
+// TestJoinStopsOnceALeaderIsKnown starts a node whose join list names a
+// member that never comes (removed for good, say) beside one that is up:
+// once the node knows the cluster's leader, it stops trying the missing
+// one instead of warning about it every 10 s for as long as it runs.
+func TestJoinStopsOnceALeaderIsKnown(t *testing.T) {
+	c := &cluster{t: t, nodes: map[string]*tnode{}}
+	t.Cleanup(func() { c.logMu.Lock(); c.done = true; c.logMu.Unlock() })
+	t.Cleanup(c.closeAll)
+	first := c.start(c.config("n1", true, nil))
+	cfg := c.config("n2", false, []string{first.cfg.SerfAddr, freeAddr(t)})
+	var failures atomic.Int32
+	cfg.Logger = slog.New(logWatch{cfg.Logger.Handler(), "serf join failed, retrying", &failures})
+	c.start(cfg)
+	c.waitVoters(2)
+	waitFor(t, 10*time.Second, "n2 to know the leader", func() bool {
+		_, id := c.nodes["n2"].raft.LeaderWithID()
+		return id != ""
+	})
+	// The loop's waits double from 250 ms: past the leader, at most one
+	// more attempt.
+	time.Sleep(3 * time.Second)
+	before := failures.Load()
+	time.Sleep(5 * time.Second)
+	if after := failures.Load(); after != before {
+		t.Errorf("join attempts went on once a leader was known: %d failures, then %d", before, after)
+	}
 }

@@ -249,17 +249,22 @@ func (n *Node) start() error {
 }
 
 // joinLoop joins the serf cluster through cfg.Join, retrying with backoff
-// until every address named answered or the node stops: nodes of a
-// cluster start in any order, so a member named may not be listening yet,
-// and a join that reached only some of them may have reached only nodes
-// that started without the others (two followers joining each other
-// before the bootstrapping node listens): serf would then never bring the
-// two groups together.
+// until every address named answered, or some did and the node knows a
+// raft leader, or the node stops: nodes of a cluster start in any order,
+// so a member named may not be listening yet, and a join that reached
+// only some of them may have reached only nodes that started without the
+// others (two followers joining each other before the bootstrapping node
+// listens): serf would then never bring the two groups together. A member
+// named that is gone for good (removed) is not tried for ever once the
+// cluster has a leader.
 func (n *Node) joinLoop() {
 	wait := 250 * time.Millisecond
 	for {
 		reached, err := n.member.join(n.cfg.Join)
 		if err == nil && reached >= len(n.cfg.Join) {
+			return
+		}
+		if _, leader := n.raft.LeaderWithID(); err == nil && leader != "" {
 			return
 		}
 		n.log.Warn("serf join failed, retrying", "join", n.cfg.Join, "reached", reached, "retryIn", wait, "err", err)
