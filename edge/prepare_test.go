@@ -176,6 +176,23 @@ func storedValues(t *testing.T, s *Store) map[string]map[string]string {
 	return out
 }
 
+// applyBothWays applies the i-th page of a feed to ahead with
+// ApplyChanges (its records prepared as how says) and to oneByOne record
+// by record, and checks that both stores then hold the same values.
+func applyBothWays(t *testing.T, ahead, oneByOne *Store, i int, page []record.Record, how string) {
+	t.Helper()
+	cp := uint64(100 * (i + 1))
+	if err := ahead.ApplyChanges(testUAI, page, cp); err != nil {
+		t.Fatalf("ApplyChanges(page %d) = %v", i, err)
+	}
+	if err := applyOneByOne(oneByOne, testUAI, page, cp); err != nil {
+		t.Fatalf("applyOneByOne(page %d) = %v", i, err)
+	}
+	if diff := cmp.Diff(storedValues(t, oneByOne), storedValues(t, ahead)); diff != "" {
+		t.Errorf("after page %d, stored values (-one by one +%s):\n%s", i, how, diff)
+	}
+}
+
 // TestApplyChangesPreparedAsOneByOne: pages applied with their records
 // prepared ahead store the same values (once opened: nonces are random)
 // and the same digest as records put one by one.
@@ -191,16 +208,7 @@ func TestApplyChangesPreparedAsOneByOne(t *testing.T) {
 			oneByOne := openIndexed(t, filepath.Join(dir, "one.db"), idx.fn, "w1")
 			defer oneByOne.Close()
 			for i, page := range feedPages() {
-				cp := uint64(100 * (i + 1))
-				if err := ahead.ApplyChanges(testUAI, page, cp); err != nil {
-					t.Fatalf("ApplyChanges(page %d) = %v", i, err)
-				}
-				if err := applyOneByOne(oneByOne, testUAI, page, cp); err != nil {
-					t.Fatalf("applyOneByOne(page %d) = %v", i, err)
-				}
-				if diff := cmp.Diff(storedValues(t, oneByOne), storedValues(t, ahead)); diff != "" {
-					t.Errorf("after page %d, stored values (-one by one +prepared ahead):\n%s", i, diff)
-				}
+				applyBothWays(t, ahead, oneByOne, i, page, "prepared ahead")
 			}
 			got, _, _, err := ahead.Digest(testUAI)
 			if err != nil {
@@ -395,19 +403,10 @@ func TestPagesPreparedOnArrivalAsOneByOne(t *testing.T) {
 	}
 	ahead.Prepare(testUAI, decoy)
 	for i, page := range pages {
-		cp := uint64(100 * (i + 1))
 		if i+1 < len(pages) {
 			ahead.Prepare(testUAI, pages[i+1])
 		}
-		if err := ahead.ApplyChanges(testUAI, page, cp); err != nil {
-			t.Fatalf("ApplyChanges(page %d) = %v", i, err)
-		}
-		if err := applyOneByOne(oneByOne, testUAI, page, cp); err != nil {
-			t.Fatalf("applyOneByOne(page %d) = %v", i, err)
-		}
-		if diff := cmp.Diff(storedValues(t, oneByOne), storedValues(t, ahead)); diff != "" {
-			t.Errorf("after page %d, stored values (-one by one +prepared on arrival):\n%s", i, diff)
-		}
+		applyBothWays(t, ahead, oneByOne, i, page, "prepared on arrival")
 	}
 	ahead.Prepare(testUAI, pages[0]) // never applied: Close drops it
 	if err := ahead.Close(); err != nil {
