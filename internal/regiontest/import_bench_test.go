@@ -106,11 +106,16 @@ func benchImport(b *testing.B, centrals int, paths []string) {
 
 // startCPUProfile starts a CPU profile into path, when not empty, and
 // returns what stops it (a measured window's profile, without the setup).
+// It also writes the allocations made so far to path.allocs-before, and
+// when it stops to path.allocs-after: the window's allocations are
+// `go tool pprof -sample_index=alloc_space -diff_base path.allocs-before
+// path.allocs-after`.
 func startCPUProfile(b *testing.B, path string) (stop func()) {
 	b.Helper()
 	if path == "" {
 		return func() {}
 	}
+	writeAllocs(b, path+".allocs-before")
 	f, err := os.Create(path)
 	if err != nil {
 		b.Fatal(err)
@@ -122,6 +127,22 @@ func startCPUProfile(b *testing.B, path string) (stop func()) {
 	return func() {
 		pprof.StopCPUProfile()
 		f.Close()
+		writeAllocs(b, path+".allocs-after")
+	}
+}
+
+// writeAllocs writes the allocations profile, as of a collection run now,
+// to path.
+func writeAllocs(b *testing.B, path string) {
+	b.Helper()
+	runtime.GC() // the profile counts what was allocated up to the last collection
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
 	}
 }
 
