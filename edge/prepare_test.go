@@ -60,6 +60,8 @@ func feedPages() [][]record.Record {
 	third := []record.Record{
 		rec(8, "msg", "", "u:8 again"), // live again
 		rec(9, "msg", "", ""),
+		rec(20_000, "msg", "login20000", "u:1 c:1"), // new, past the last record:
+		rec(20_000, "msg", "", "u:2"),               // and again, the later wins
 	}
 	third[1].Deleted, third[1].Body = true, nil
 	return [][]record.Record{first, second, third}

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 
@@ -114,17 +115,28 @@ func (s *Store) applyChanges(partition string, recs []record.Record, stubs []boo
 		rd.bufferDigests()              // written once, after the page (digest.go)
 		undo := newUndoTx(tx, s.sealer) // undo.go: central's versions settle local commands
 		pending := partition == s.uai && !undo.empty()
+		// A record whose key comes after the partition's last one is new:
+		// no lookup. Ids are time-ordered, so most of a catch-up's records
+		// are past the end.
+		tail := rd.lastRecordKey(partition)
 		for i, r := range recs {
 			if isStub(i) {
 				r.Body = bodies[i]
 			}
 			p := pp.nextItem()
-			old, oldEnc, hadOld, err := rd.getIndexedEnc(p.self)
-			if err != nil {
-				return err
+			var old record.Record
+			var oldEnc []byte
+			hadOld, past := false, bytes.Compare(p.self, tail) > 0
+			if !past {
+				if old, oldEnc, hadOld, err = rd.getIndexedEnc(p.self); err != nil {
+					return err
+				}
 			}
 			if err := rd.write(r, p, old, hadOld, oldEnc, true); err != nil {
 				return fmt.Errorf("put %s: %w", r.ID, err)
+			}
+			if past {
+				tail = p.self
 			}
 			if !pending {
 				continue
@@ -136,6 +148,7 @@ func (s *Store) applyChanges(partition string, recs []record.Record, stubs []boo
 				if err := undo.revert(rd, seq); err != nil {
 					return fmt.Errorf("revert command %d: %w", seq, err)
 				}
+				tail = rd.lastRecordKey(partition) // reverting writes records of its own
 			}
 		}
 		if err := rd.flushDigests(); err != nil {
