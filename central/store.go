@@ -481,6 +481,9 @@ func (r reader) changes(partition string, since uint64, limit int, bodiless func
 	recs := p.Bucket(subRecords).Cursor()
 	var rk []byte
 	size := 0
+	if limit > 0 {
+		out = make([]record.Record, 0, min(uint64(limit), head-since))
+	}
 	c := p.Bucket(subSeq).Cursor()
 	for k, id := c.Seek(be(since + 1)); k != nil; k, id = c.Next() {
 		if len(out) == limit || size >= changesBytes {

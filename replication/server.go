@@ -562,7 +562,7 @@ func (s *Server) read(uai string, p *Pull, limit int) ([]record.Record, uint64, 
 // left[i], when left is not nil, is the length of the body the Source left
 // out of recs[i] (StubSource).
 func (s *Server) changes(uai string, p *Pull, recs []record.Record, left []int, last uint64, more bool) *Changes {
-	c := &Changes{Partition: p.Partition, Last: last, More: more}
+	c := &Changes{Partition: p.Partition, Last: last, More: more, Records: make([]record.Record, 0, len(recs))}
 	stubs := s.takesStubs(uai, p)
 	size, stubbed, saved := 0, 0, 0
 	for i := range recs {
