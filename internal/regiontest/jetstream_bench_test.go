@@ -64,6 +64,9 @@ const catchUpPoll = 10 * time.Millisecond
 //	go test -run '^$' -bench BenchmarkCatchUpVsJetStream -benchtime 1x ./internal/regiontest/
 func BenchmarkCatchUpVsJetStream(b *testing.B) {
 	server := natsServerBinary(b)
+	if *catchUpRounds < 1 {
+		b.Fatalf("-catchup.rounds %d: at least one round", *catchUpRounds)
+	}
 	for b.Loop() {
 		at := newAtriumCatchUp(b, catchUpRecords)
 		js := newJetStreamCatchUp(b, server, "", catchUpRecords, bytes.Repeat([]byte("x"), at.size))
