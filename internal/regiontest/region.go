@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"sync"
 	"testing"
@@ -92,7 +93,7 @@ func Start(t testing.TB, opts Options) *Region {
 		if i > 0 {
 			cfg.Join = []string{r.centrals[0].cfg.SerfAddr}
 		}
-		c, err := node.StartCentral(t.Context(), cfg)
+		c, err := labelled(name, func() (*node.Central, error) { return node.StartCentral(t.Context(), cfg) })
 		if err != nil {
 			t.Fatalf("start %s: %v", name, err)
 		}
@@ -247,7 +248,7 @@ func (r *Region) Restart(i int) {
 		}
 	}
 	cfg.Join = peers
-	c, err := node.StartCentral(r.t.Context(), cfg)
+	c, err := labelled(cfg.Name, func() (*node.Central, error) { return node.StartCentral(r.t.Context(), cfg) })
 	if err != nil {
 		r.t.Fatalf("restart %s: %v", cfg.Name, err)
 	}
@@ -303,7 +304,7 @@ func (r *Region) AddEdge(uai string) *node.Edge {
 		EnrolToken: tok.Token, CentralURL: r.AnyCentral().URL(), Servers: servers, Logger: r.opts.Logger,
 		UsageFlush: r.opts.UsageFlush, PullLimit: r.opts.EdgePullLimit,
 	}
-	e, err := node.StartEdge(r.t.Context(), slot.cfg)
+	e, err := labelled("edge-"+uai, func() (*node.Edge, error) { return node.StartEdge(r.t.Context(), slot.cfg) })
 	if err != nil {
 		r.t.Fatalf("start edge %s: %v", uai, err)
 	}
@@ -336,6 +337,15 @@ func (r *Region) StopEdge(uai string) {
 	}
 }
 
+// labelled runs start with the profiler label node=name, which the
+// goroutines it starts inherit, and theirs in turn: a CPU profile of a
+// region in one process splits by node (go tool pprof -tags, or
+// -tagfocus node=central-1).
+func labelled[N any](name string, start func() (N, error)) (n N, err error) {
+	pprof.Do(context.Background(), pprof.Labels("node", name), func(context.Context) { n, err = start() })
+	return n, err
+}
+
 // RestartEdge starts the edge of lycée uai again on its data directory.
 func (r *Region) RestartEdge(uai string) *node.Edge {
 	r.t.Helper()
@@ -344,7 +354,7 @@ func (r *Region) RestartEdge(uai string) *node.Edge {
 	r.mu.Unlock()
 	cfg := s.cfg
 	cfg.EnrolToken = ""
-	e, err := node.StartEdge(r.t.Context(), cfg)
+	e, err := labelled("edge-"+uai, func() (*node.Edge, error) { return node.StartEdge(r.t.Context(), cfg) })
 	if err != nil {
 		r.t.Fatalf("restart edge %s: %v", uai, err)
 	}
