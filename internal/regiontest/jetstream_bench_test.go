@@ -108,6 +108,14 @@ func median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
+// saveDir copies dir to saved (which must not exist), for restoreDir.
+func saveDir(b *testing.B, dir, saved string) {
+	b.Helper()
+	if err := os.CopyFS(saved, os.DirFS(dir)); err != nil {
+		b.Fatalf("save %s: %v", dir, err)
+	}
+}
+
 // restoreDir replaces dir with a copy of saved.
 func restoreDir(b *testing.B, saved, dir string) {
 	b.Helper()
@@ -160,9 +168,7 @@ func newAtriumCatchUp(b *testing.B, n int) *atriumCatchUp {
 	r.WaitSynced(lyceeA)
 	a := &atriumCatchUp{r: r, before: r.Edge(lyceeA).Node.Status().Checkpoints[lyceeA], saved: filepath.Join(b.TempDir(), "edge-at-cut")}
 	r.StopEdge(lyceeA)
-	if err := os.CopyFS(a.saved, os.DirFS(r.EdgeDataDir(lyceeA))); err != nil {
-		b.Fatal(err)
-	}
+	saveDir(b, r.EdgeDataDir(lyceeA), a.saved)
 	for seq := 0; seq < n; seq += 1000 {
 		batch := make([]record.Command, 0, 1000)
 		for i := seq; i < min(seq+1000, n); i++ {
@@ -317,9 +323,7 @@ leafnodes { remotes: [ { url: "nats-leaf://leaf:leaf@127.0.0.1:%s", account: APP
 	hc.publish(b, "lycee.changes", payload, 1)
 	waitMirror(b, leafMon, 0, 1, time.Now())
 	j.leaf.stop(b)
-	if err := os.CopyFS(j.saved, os.DirFS(filepath.Join(dir, "leaf-js"))); err != nil {
-		b.Fatal(err)
-	}
+	saveDir(b, filepath.Join(dir, "leaf-js"), j.saved)
 	hc.publish(b, "lycee.changes", payload, n)
 	hc.close()
 	return j
