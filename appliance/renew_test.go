@@ -389,14 +389,16 @@ func TestKeeperRenewsAndHandshakesWithNewCert(t *testing.T) {
 	ca := newTestCA(t)
 	fa := &fakeAuthority{ca: ca}
 	base, _ := renewServer(t, fa, time.Hour, nil)
-	// Issued 3 s ago for 4 s: due for renewal since a second ago.
-	id, dir := savedIdentity(t, ca, renewUAI, time.Now().Add(-3*time.Second), 4*time.Second, base)
+	// Issued 30 s ago for 36 s: due for renewal since 6 s ago, still valid
+	// for 6 s (a shorter life left expired it before the first handshake
+	// on a busy machine: certificate times are whole seconds).
+	id, dir := savedIdentity(t, ca, renewUAI, time.Now().Add(-30*time.Second), 36*time.Second, base)
 	logs := &logBuffer{}
 	k, err := NewKeeper(id, KeeperConfig{Dir: dir, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := k.RenewAt(), IssuedAt(id.Cert.Leaf).Add(4*time.Second*2/3); got.Sub(want).Abs() > time.Second {
+	if got, want := k.RenewAt(), IssuedAt(id.Cert.Leaf).Add(36*time.Second*2/3); got.Sub(want).Abs() > time.Second {
 		t.Errorf("RenewAt = %v, want %v (two thirds of its life)", got, want)
 	}
 	server := serverTLSSeeing(t, ca)
